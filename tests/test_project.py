@@ -1,0 +1,42 @@
+"Project-level checks: README mirrors nbs/index.ipynb and shows commands that exist; settings errors name the key."
+import re, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from render_readme import render
+
+
+def test_readme_in_sync_with_index():
+    assert (ROOT / "README.md").read_text() == render(), "README.md is stale: run python tests/render_readme.py"
+
+
+def test_readme_commands_name_existing_files():
+    cmds = re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    assert len(cmds) == 2, "README shows exactly two commands: run an experiment, run the tests"
+    for nb in re.findall(r"papermill (\S+\.ipynb)", cmds[0]): assert (ROOT / nb).is_file(), nb
+    assert "nbdev-test" in cmds[1] and "pytest" in cmds[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "README.md" in ci and "nbdev-export" in ci
+
+
+def test_missing_setting_names_key_and_file(tmp_path, monkeypatch):
+    from percep_lib.config import Settings, SettingMissing
+    ini = tmp_path / "settings.ini"
+    ini.write_text("[weights]\nsd21 =\n")
+    with pytest.raises(SettingMissing, match=r"\[weights\] sd21 is not set in .*settings.ini.*PERCEP_WEIGHTS_SD21"):
+        Settings(ini).path_of("weights", "sd21", expect="a diffusers folder")
+    monkeypatch.setenv("PERCEP_WEIGHTS_SD21", str(tmp_path / "nowhere"))
+    with pytest.raises(SettingMissing, match="nowhere does not exist"):
+        Settings(ini).path_of("weights", "sd21")
+
+
+def test_package_imports_after_install():
+    out = subprocess.run([sys.executable, "-c", "from percep_lib.schedules import Schedule; "
+                          "from percep_lib.p2 import p2_weight, min_snr_weight; print(Schedule('linear').T)"],
+                         capture_output=True, text=True, cwd="/", check=True)
+    assert out.stdout.strip() == "1000"

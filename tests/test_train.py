@@ -1,0 +1,252 @@
+"Training loop: SIGKILL/resume gives the uninterrupted weights, NaN stops cleanly, bad configs fail early, tiny runs end to end, accelerate launch on 2 CPU processes."
+import json, os, random, re, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+import torch
+import yaml
+
+from percep_lib.schedules import Schedule
+from percep_lib.train import (TrainConfig, MSEObjective, ClassConditioner, NonFiniteLossError, train, main,
+                              latest_checkpoint, list_checkpoints, load_checkpoint, read_metrics, load_weights)
+from percep_lib.data import ShapesDataset
+
+ROOT = Path(__file__).resolve().parent.parent
+NUM_CLASSES = 18  # ShapesDataset: 3 shapes x 6 colours
+UNET = dict(sample_size=8, in_channels=3, out_channels=3, block_out_channels=[8, 16], layers_per_block=1,
+            down_block_types=["DownBlock2D"] * 2, up_block_types=["UpBlock2D"] * 2, norm_num_groups=4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    "One torch thread: the machines running these tests are small and shared, and oversubscribed threads crawl."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_unet(num_classes=NUM_CLASSES, seed=0):
+    from diffusers import UNet2DModel
+    torch.manual_seed(seed)
+    return UNet2DModel(**UNET, num_class_embeds=None if num_classes is None else num_classes + 1)
+
+
+def run_file(tmp_path, name, **train_settings):
+    "A run file for the tiny class-conditional model on 8x8 shapes."
+    spec = {"model": {"target": "diffusers.UNet2DModel", "kwargs": {**UNET, "num_class_embeds": NUM_CLASSES + 1}},
+            "dataset": {"target": "percep_lib.data.ShapesDataset", "kwargs": {"n": 32, "size": 8}},
+            "conditioner": {"kind": "class", "num_classes": NUM_CLASSES},
+            "train": {"out_dir": str(tmp_path / name), "progress": False, **train_settings}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def weights(out_dir):
+    path, state = latest_checkpoint(Path(out_dir) / "checkpoints")
+    return state
+
+
+# -- kill / resume ---------------------------------------------------------------------------------------------
+
+RESUME_SETTINGS = dict(max_steps=16, batch_size=4, grad_accum=2, lr=1e-3, lr_warmup_steps=3, ema_decay=0.9,
+                       weighting="p2", weighting_kwargs={"gamma": 1.0}, p_uncond=0.2, checkpoint_every=2,
+                       keep_checkpoints=2, seed=3)
+
+# Kills the process from inside on its 3rd checkpoint write, after the temporary file is written and synced but
+# before the rename: the state a power cut or SIGKILL in the middle of a save leaves behind.
+KILL_IN_WRITE = """
+import os, signal, sys, percep_lib.train as T
+real, calls = os.replace, []
+def replace(src, dst):
+    calls.append(dst)
+    if len(calls) == 3: os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+T.os.replace = replace
+T.main(sys.argv[1:])
+"""
+
+
+def _start(args, code=None):
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "percep_lib.train", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when(proc, ready, timeout=120):
+    "SIGKILL `proc` as soon as ready() is true; return whether it was killed while still running."
+    t0 = time.time()
+    while not ready():
+        if proc.poll() is not None: return False
+        if time.time() - t0 > timeout: break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
+    # A: uninterrupted, in this process
+    a_file = run_file(tmp_path, "a", **RESUME_SETTINGS)
+    assert main(["--config", str(a_file), "--threads", "1"]) == 16
+    a = weights(tmp_path / "a")
+
+    # B: the same run in subprocesses, killed twice (inside a checkpoint write, then at a random step), resumed until done
+    b_file = run_file(tmp_path, "b", **RESUME_SETTINGS, resume=True)
+    args = ["--config", str(b_file), "--threads", "1"]
+    ckdir, metrics = tmp_path / "b" / "checkpoints", tmp_path / "b" / "metrics.jsonl"
+    newest = lambda: (list_checkpoints(ckdir) or [(0, None)])[-1][0]
+
+    # 1. killed inside its 3rd checkpoint write (step 6): the temp file is on disk, never renamed
+    p = _start(args, KILL_IN_WRITE)
+    p.wait(timeout=120)
+    assert p.returncode == -signal.SIGKILL, p.stderr.read()
+    assert newest() == 4 and list(ckdir.glob(".ckpt-00000006.pt.*.tmp")), "the kill did not land inside the write"
+
+    # 2. killed at a moment unrelated to checkpoints: 1 to 3 steps after the resumed run logs its first step
+    seen, extra = len(read_metrics(metrics)), random.randint(1, 3)
+    p = _start(args)
+    assert _kill_when(p, lambda: len(read_metrics(metrics)) >= seen + extra), p.stderr.read()
+    assert 4 <= newest() < 16, "the run finished before the second kill"
+
+    # 3. resumed to the end
+    p = _start(args)
+    assert p.wait(timeout=120) == 0, p.stderr.read()
+    b = weights(tmp_path / "b")
+    assert b["step"] == a["step"] == 16
+    for k in a["model"]: assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["ema"]["shadow"]: assert torch.equal(a["ema"]["shadow"][k], b["ema"]["shadow"][k]), k
+    losses = lambda d: [r["loss"] for r in read_metrics(tmp_path / d / "metrics.jsonl")]
+    assert losses("a") == losses("b")  # one line per step, no step twice after the kills
+    assert not list(ckdir.glob("*.tmp")), "stale temporary files are cleaned up"
+
+
+# -- non-finite loss --------------------------------------------------------------------------------------------
+
+class NaNFrom:
+    "An objective that returns NaN from its n-th call on."
+    def __init__(self, objective, n): self.objective, self.n, self.calls = objective, n, 0
+    def __call__(self, model, x0, cond=None, generator=None):
+        self.calls += 1
+        loss, logs = self.objective(model, x0, cond, generator)
+        return (loss * float("nan") if self.calls >= self.n else loss), logs
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = TrainConfig(out_dir=str(tmp_path / "nan"), max_steps=30, batch_size=4, checkpoint_every=4, progress=False)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 10 .*last good checkpoint: .*ckpt-00000008.pt"):
+        train(tiny_unet(None), ShapesDataset(16, 8), cfg, objective=NaNFrom(MSEObjective(Schedule()), 10))
+    path, state = latest_checkpoint(tmp_path / "nan" / "checkpoints")
+    assert state["step"] == 8 and all(torch.isfinite(v).all() for v in state["model"].values())
+    assert [r["step"] for r in read_metrics(tmp_path / "nan" / "metrics.jsonl")] == list(range(1, 10))
+
+
+def test_non_finite_parameters_are_not_checkpointed(tmp_path):
+    class NaNGrad:  # a finite loss whose gradient is NaN (d sqrt(u)/du at u = 0, times 0)
+        def __call__(self, model, x0, cond=None, generator=None):
+            out = model(x0, torch.zeros(len(x0), dtype=torch.long)).sample
+            return (out * 0).sqrt().sum() + out.pow(2).mean(), {}
+    cfg = TrainConfig(out_dir=str(tmp_path / "boom"), max_steps=5, batch_size=4, checkpoint_every=1,
+                      max_grad_norm=None, progress=False)
+    with pytest.raises(NonFiniteLossError, match="parameters are not finite after step 1; last good checkpoint: none"):
+        train(tiny_unet(None), ShapesDataset(16, 8), cfg, objective=NaNGrad())
+    assert list_checkpoints(tmp_path / "boom" / "checkpoints") == []
+
+
+# -- bad configurations -----------------------------------------------------------------------------------------
+
+BAD = [  # (train settings, model num_classes, expected message)
+    (dict(objective="l2"), NUM_CLASSES, "unknown objective 'l2'; choose one of ['mse', 'sp']"),
+    (dict(objective="sp"), NUM_CLASSES, "objective 'sp' needs a frozen perceptual network"),
+    (dict(weighting="p2", weighting_kwargs={"gamma": -1.0}), NUM_CLASSES, "P2 gamma must be >= 0"),
+    (dict(weighting="p2", weighting_kwargs={"k": 0.0}, zero_terminal_snr=True, prediction_type="v_prediction"),
+     NUM_CLASSES, "P2 k must be > 0"),
+    (dict(weighting="p3"), NUM_CLASSES, "unknown weighting 'p3'"),
+    (dict(batch_size=64), NUM_CLASSES, "batch_size 64 x 1 processes = 64 is larger than the dataset (32 items)"),
+    (dict(p_uncond=1.5), NUM_CLASSES, "p_uncond must lie in [0, 1)"),
+    (dict(ema_decay=1.0), NUM_CLASSES, "ema_decay must lie in [0, 1)"),
+    (dict(lr=0.0), NUM_CLASSES, "lr must be > 0"),
+    (dict(max_steps=0), NUM_CLASSES, "max_steps must be >= 1"),
+    (dict(mixed_precision="fp8"), NUM_CLASSES, "mixed_precision must be 'no', 'fp16' or 'bf16'"),
+    (dict(prediction_type="v"), NUM_CLASSES, "prediction_type must be one of"),
+    (dict(schedule="quadratic"), NUM_CLASSES, "unknown schedule 'quadratic'"),
+    (dict(data_key="video"), NUM_CLASSES, "dataset items must be dicts holding 'video'"),
+    (dict(), 10, "18 classes need a model with num_class_embeds = 19"),
+    (dict(batchsize=4), NUM_CLASSES, "unknown training setting 'batchsize'; did you mean 'batch_size'?"),
+]
+
+
+@pytest.mark.parametrize("settings,num_classes,message", BAD, ids=[b[2][:40] for b in BAD])
+def test_bad_config_fails_before_training(tmp_path, settings, num_classes, message):
+    path = run_file(tmp_path, "bad", **{"max_steps": 2, **settings})
+    spec = yaml.safe_load(path.read_text())
+    spec["model"]["kwargs"]["num_class_embeds"] = num_classes + 1
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        main(["--config", str(path)])
+    assert not (tmp_path / "bad").exists(), "nothing may be written before the configuration is known good"
+
+
+def test_unconditional_model_with_dropout_and_existing_run_fail_early(tmp_path):
+    data = ShapesDataset(16, 8)
+    cfg = TrainConfig(out_dir=str(tmp_path / "u"), max_steps=1, batch_size=4, p_uncond=0.1, progress=False)
+    with pytest.raises(ValueError, match="p_uncond = 0.1 but the model is unconditional"):
+        train(tiny_unet(None), data, cfg)
+    cfg.p_uncond = 0.0
+    train(tiny_unet(None), data, cfg)
+    with pytest.raises(FileExistsError, match="already holds checkpoints: pass resume=True"):
+        train(tiny_unet(None), data, cfg)
+    cfg.resume, cfg.lr = True, 1e-3
+    with pytest.raises(ValueError, match=r"settings differ from the checkpoint's .*'lr': \(0.0001, 0.001\)"):
+        train(tiny_unet(None), data, cfg)
+
+
+# -- tiny end-to-end runs ---------------------------------------------------------------------------------------
+
+def test_tiny_mse_run_end_to_end(tmp_path):
+    data = ShapesDataset(32, 8)
+    cfg = TrainConfig(out_dir=str(tmp_path / "mse"), max_steps=30, batch_size=8, lr=2e-3, p_uncond=0.1,
+                      weighting="min_snr", checkpoint_every=10, progress=False)
+    res = train(tiny_unet(), data, cfg, conditioner=ClassConditioner(NUM_CLASSES))
+    assert res.step == 30 and [s for s, _ in list_checkpoints(tmp_path / "mse" / "checkpoints")] == [20, 30]
+    losses = [r["loss"] for r in res.metrics]
+    assert len(losses) == 30 and sum(losses[-10:]) < sum(losses[:10])
+    assert {"step", "loss", "mse", "lr", "samples_per_s"} <= set(res.metrics[0])
+    assert json.loads((tmp_path / "mse" / "config.json").read_text())["weighting"] == "min_snr"
+    m = tiny_unet(seed=1)
+    assert load_weights(m, tmp_path / "mse") == 30
+
+
+def test_tiny_sp_run_end_to_end(tmp_path):
+    sp_loss = pytest.importorskip("percep_lib.sp_loss")
+    data = ShapesDataset(32, 8)
+    mse = TrainConfig(out_dir=str(tmp_path / "mse"), max_steps=10, batch_size=8, lr=2e-3, prediction_type="v_prediction",
+                      progress=False)
+    res = train(tiny_unet(), data, mse, conditioner=ClassConditioner(NUM_CLASSES))
+    perceptual = sp_loss.frozen_copy(res.ema_model())
+    sp = TrainConfig(out_dir=str(tmp_path / "sp"), max_steps=10, batch_size=8, lr=1e-3, objective="sp",
+                     prediction_type="v_prediction", progress=False)
+    out = train(res.model, data, sp, conditioner=ClassConditioner(NUM_CLASSES), perceptual=perceptual)
+    assert out.step == 10 and all(torch.isfinite(torch.tensor(r["loss"])) for r in out.metrics)
+    assert {"sp"} <= set(out.metrics[0])
+    assert all(not p.requires_grad for p in perceptual.parameters())
+
+
+# -- several processes ------------------------------------------------------------------------------------------
+
+@pytest.mark.timeout(120)
+def test_accelerate_launch_two_cpu_processes(tmp_path):
+    path = run_file(tmp_path, "ddp", max_steps=3, batch_size=4, p_uncond=0.1, checkpoint_every=3, cpu=True)
+    launcher = Path(sys.executable).parent / "accelerate"
+    # `launch --cpu` starts ONE process whatever --num_processes says; `--multi_gpu` starts N through torch.distributed,
+    # and Accelerator(cpu=True) (train.cpu above) then runs them as MULTI_CPU over gloo, with or without GPUs.
+    cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "percep_lib.train", "--config", str(path), "--threads", "1"]
+    t0 = time.time()
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    state = weights(tmp_path / "ddp")
+    assert state["step"] == 3 and len(state["rng"]) == 2, "two processes, both RNG states saved"
+    rows = read_metrics(tmp_path / "ddp" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    print(f"accelerate launch, 2 processes, 3 steps: {time.time() - t0:.0f} s")

@@ -40,3 +40,13 @@ def test_package_imports_after_install():
                           "from percep_lib.p2 import p2_weight, min_snr_weight; print(Schedule('linear').T)"],
                          capture_output=True, text=True, cwd="/", check=True)
     assert out.stdout.strip() == "1000"
+
+
+def test_readme_shows_the_committed_main_table():
+    md = (ROOT / "results/05_sp_finetune/results.md").read_text()
+    table = md.split("## Results", 1)[1].split("\n\n", 2)[1]
+    assert table.startswith("|") and table.count("\n") >= 3, table
+    readme = (ROOT / "README.md").read_text()
+    assert table in readme, "README must show results/05_sp_finetune/results.md's table: paste it into nbs/index.ipynb"
+    for what in ["| profile | default |", "| metric backbone |", "| seed |", "| git commit |"]:
+        assert what in md, what

@@ -117,6 +117,7 @@ def save_results(name: str, # experiment name: the folder under root
     out = results_dir(name, root, overwrite)
     if out.name != name: print(f"results/{name} already holds results: this run goes to {out} (pass overwrite=True to replace)")
     out.mkdir(parents=True, exist_ok=True)
+    commit = git_commit(out)  # before this run writes (tracked) result files, which would read as "+dirty"
     ours.to_csv(out / "results.csv", index=False)
     if paper is not None: paper.to_csv(out / "paper.csv", index=False)
     (out / "config.json").write_text(json.dumps(config, indent=1, default=str) + "\n")
@@ -124,7 +125,7 @@ def save_results(name: str, # experiment name: the folder under root
         fig.savefig(out / f"{stem}.png", dpi=120, bbox_inches="tight")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# {title or name}", "", "| | |", "|---|---|", f"| profile | {profile} |", f"| metric backbone | {backbone} |",
-            f"| seed | {seed} |", f"| git commit | {git_commit(out)} |", f"| date | {now} |", ""]
+            f"| seed | {seed} |", f"| git commit | {commit} |", f"| date | {now} |", ""]
     body = ["## Results" + (" (ours beside the paper's)" if paper is not None else ""), "", markdown_table(table), ""]
     if notes: body += [notes.strip(), ""]
     body += [f"![{stem}]({stem}.png)\n" for stem in figures or {}]

@@ -11,15 +11,16 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, DataLoader
-from PIL import Image
+from PIL import Image, ImageOps
 from .config import settings, SettingMissing
 
 # %% auto #0
 __all__ = ['SHAPES', 'PALETTE', 'BACKGROUND', 'INSIDE', 'AREA', 'BUNDLED_PHOTOS', 'IMAGE_EXTS', 'to_model_range', 'to_uint8',
            'shape_coverage', 'render_shapes', 'ShapesDataset', 'CirclesDataset', 'bounce', 'MovingShapesDataset',
-           'bundled_photo', 'PhotoCrops', 'BadInputWarning', 'UnreadableImage', 'to_rgb', 'center_crop_resize',
-           'natural_key', 'FileSource', 'open_image', 'check_image', 'scan_images', 'warn_bad_inputs', 'load_image',
-           'ImageFolderDataset', 'CocoCaptions', 'VideoFramesDataset', 'from_settings', 'stack_samples']
+           'upright', 'bundled_photo', 'PhotoCrops', 'BadInputWarning', 'UnreadableImage', 'to_rgb',
+           'center_crop_resize', 'natural_key', 'FileSource', 'open_image', 'check_image', 'scan_images',
+           'warn_bad_inputs', 'load_image', 'ImageFolderDataset', 'CocoCaptions', 'VideoFramesDataset', 'from_settings',
+           'stack_samples']
 
 # %% ../nbs/toolkit/data.ipynb #7ad21818
 def to_model_range(a: np.ndarray, # (H,W,C) image: uint8 in [0,255] or float in [0,1]
@@ -230,6 +231,12 @@ BUNDLED_PHOTOS = {  # name -> (package, file inside the installed package); all 
     "motorcycle": ("skimage", "data/motorcycle_left.png"),
 }
 
+# %% ../nbs/toolkit/data.ipynb #d9ac9e1d
+def upright(im: Image.Image, # a PIL image, possibly carrying an EXIF Orientation tag
+           ) -> Image.Image:
+    "The image as it is meant to be seen: turned or mirrored as its EXIF Orientation tag says (PIL's `exif_transpose`)."
+    return ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) not in (0, 1) else im
+
 # %% ../nbs/toolkit/data.ipynb #aafb561d
 def bundled_photo(name: str, # a key of BUNDLED_PHOTOS
                  ) -> Image.Image:
@@ -242,7 +249,7 @@ def bundled_photo(name: str, # a key of BUNDLED_PHOTOS
                                   f"(pip install {'scikit-image' if pkg == 'skimage' else pkg}), or pass photos=('grace_hopper',)")
     path = Path(spec.origin).parent / rel
     if not path.is_file(): raise FileNotFoundError(f"photo {name!r}: {path} is missing from the installed {pkg} package")
-    with Image.open(path) as im: return im.convert("RGB")
+    with Image.open(path) as im: return upright(im).convert("RGB")
 
 # %% ../nbs/toolkit/data.ipynb #58a480dd
 class PhotoCrops(Dataset):
@@ -442,11 +449,11 @@ def load_image(source: FileSource, # where the file is
                size: int, # output side
                alpha_background=(255, 255, 255), # RGB behind transparent pixels
               ) -> Tensor:
-    "Read, convert to RGB and ADM-preprocess one image file: (3, size, size) float32 in [-1, 1]; `UnreadableImage` names a bad file."
+    "Read, turn upright (EXIF), convert to RGB and ADM-preprocess one image file: (3, size, size) float32 in [-1, 1]; `UnreadableImage` names a bad file."
     try:
         im = open_image(source.read(name), name)
         im.load()
-        im = to_rgb(im, alpha_background)
+        im = to_rgb(upright(im), alpha_background)
     except UnreadableImage as e:
         raise UnreadableImage(f"{source.root}/{name}: {e}") from None
     except Exception as e:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math, warnings
 from pathlib import Path
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -18,22 +19,24 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from .config import settings, SettingMissing, default_device
 from .data import (SHAPES, PALETTE, BACKGROUND, AREA, ShapesDataset, ImageFolderDataset, to_uint8,
-                             stack_samples)
+                             stack_samples, render_shapes, to_model_range)
 
 # %% auto #0
-__all__ = ['N_CLASSES', 'POS_GRID', 'SIZE_BINS', 'SIZE_RANGE', 'DOMAIN_NET_NAME', 'FEATURE_EXTRACTOR_WEIGHTS', 'SOLID_TOL',
-           'LPIPS_WEIGHT_KEYS', 'LPIPS_FALLBACKS', 'VIDEO_FALLBACKS', 'ShapesNet', 'shape_targets',
-           'domain_training_set', 'standardize_features', 'domain_net_accuracy', 'fit_domain_net', 'repo_root',
-           'domain_net_path', 'load_domain_net', 'FeatureExtractorShapesNet', 'feature_extractor_weights',
-           'UInt8Images', 'fidelity_metrics', 'frechet_distance', 'analyze_shape', 'analyze_shapes', 'shape_metrics',
-           'lpips_model', 'lpips_distance', 'load_i3d', 'i3d_features', 'temporal_change', 'video_metrics',
-           'video_shape_metrics']
+__all__ = ['N_CLASSES', 'POS_GRID', 'SIZE_BINS', 'SIZE_RANGE', 'AUGMENT', 'FIRST_WEIGHT', 'DOMAIN_NET_NAME',
+           'FEATURE_EXTRACTOR_WEIGHTS', 'SOLID_TOL', 'CORRUPTIONS', 'LPIPS_WEIGHT_KEYS', 'LPIPS_FALLBACKS',
+           'VIDEO_FALLBACKS', 'ShapesNet', 'shape_targets', 'domain_training_set', 'perturb', 'standardize_features',
+           'domain_net_accuracy', 'fit_domain_net', 'repo_root', 'domain_net_path', 'load_domain_net',
+           'FeatureExtractorShapesNet', 'feature_extractor_weights', 'UInt8Images', 'fidelity_features',
+           'fidelity_metrics', 'frechet_distance', 'kid_kernel', 'bootstrap_fid_kid', 'analyze_shape', 'analyze_shapes',
+           'binomial_se', 'shape_metrics', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone',
+           'validation_summary', 'plot_validation', 'lpips_model', 'lpips_distance', 'load_i3d', 'i3d_features',
+           'temporal_change', 'video_metrics', 'video_shape_metrics']
 
 # %% ../nbs/toolkit/metrics.ipynb #96b25929
 N_CLASSES, POS_GRID, SIZE_BINS, SIZE_RANGE = len(SHAPES) * len(PALETTE), 4, 4, (0.10, 0.40)  # ShapesNet's label spaces
 
 class ShapesNet(nn.Module):
-    "Small CNN for the shapes domain: standardised multi-layer features, (shape, colour) class logits, position and size bins."
+    "Small CNN for the shapes domain: (shape, colour) class logits, position and size bins, and 28 standardised metric features."
     res = 32  # working resolution
     def __init__(self, channels=(16, 32, 64, 64), # conv widths; the last three halve the resolution (32 -> 4)
                  feat_dim: int = 128, # penultimate layer size
@@ -45,21 +48,29 @@ class ShapesNet(nn.Module):
         self.feat = nn.Linear(c * side * side + c, feat_dim)  # the final 4x4 map and its global maximum
         self.heads = nn.ModuleDict({"logits": nn.Linear(feat_dim, N_CLASSES), "pos": nn.Linear(feat_dim, POS_GRID**2),
                                     "size": nn.Linear(feat_dim, SIZE_BINS)})
-        n_feat = feat_dim + sum(channels)
-        self.register_buffer("feat_mean", torch.zeros(n_feat))  # standardisation of the metric features,
-        self.register_buffer("feat_std", torch.ones(n_feat))  # set on training images by `standardize_features`
+        n_feat = len(SHAPES) + len(PALETTE) + 3 + channels[0]
+        self.register_buffer("first_fit", torch.zeros(len(PALETTE), channels[0]))  # colour probabilities -> expected first-layer contrasts
+        self.register_buffer("feat_mean", torch.zeros(n_feat))  # centre and scale of the metric features,
+        self.register_buffer("feat_std", torch.ones(n_feat))  # all three set by `standardize_features`
 
     def forward(self, x: Tensor, # images in [-1, 1], (B, 3, H, W), any H = W
                ) -> dict[str, Tensor]:
         if x.shape[-1] != self.res or x.shape[-2] != self.res:
             x = F.interpolate(x, size=(self.res, self.res), mode="bilinear", antialias=True, align_corners=False)
-        pooled = []
-        for blk in self.blocks:
-            x = blk(x); pooled.append(x.mean((2, 3)))
-        f = self.feat(torch.cat([x.flatten(1), x.amax((2, 3))], 1))
-        h = F.relu(f)
-        raw = torch.cat([f, *pooled], 1)
-        return {"feat": (raw - self.feat_mean) / self.feat_std, "penultimate": f, **{k: head(h) for k, head in self.heads.items()}}
+        pre = self.blocks[0][:2](x)  # the first conv and its batch norm, before the ReLU
+        contrast = pre.amax((2, 3)) - pre.amin((2, 3))  # each filter's strongest minus weakest response in the image
+        h = F.relu(pre)
+        for blk in self.blocks[1:]: h = blk(h)
+        f = self.feat(torch.cat([h.flatten(1), h.amax((2, 3))], 1))
+        out = {k: head(F.relu(f)) for k, head in self.heads.items()}
+        p = out["logits"].softmax(1).view(-1, len(SHAPES), len(PALETTE))
+        colour = p.sum(1)
+        centres = lambda k: (torch.arange(k, device=x.device, dtype=f.dtype) + 0.5) / k  # bin centres in [0, 1]
+        pos = out["pos"].softmax(1).view(-1, POS_GRID, POS_GRID)  # (y bin, x bin)
+        where = torch.stack([pos.sum(1) @ centres(POS_GRID), pos.sum(2) @ centres(POS_GRID), out["size"].softmax(1) @ centres(SIZE_BINS)], 1)
+        residual = contrast - colour @ self.first_fit  # the probabilities sum to 1: a per-colour mean, no intercept needed
+        raw = torch.cat([p.sum(2), colour, where, residual], 1)
+        return {"feat": (raw - self.feat_mean) / self.feat_std, "penultimate": f, **out}
 
 # %% ../nbs/toolkit/metrics.ipynb #c0e3a04f
 def shape_targets(batch: dict, # a ShapesDataset batch (global "shape" and "color" indices, "center", "size")
@@ -85,17 +96,46 @@ def domain_training_set(n: int, # number of images
         parts.append({"image": x, **shape_targets(b)})
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
+# %% ../nbs/toolkit/metrics.ipynb #c6f65da6
+AUGMENT = dict(offset=5 / 255, noise=3 / 255, contrast=0.03)  # imperceptible perturbations: ShapesNet is trained with them and its features scaled by them
+FIRST_WEIGHT = 0.5  # scale of the 16 first-layer residuals in `feat` relative to the 12 "what" features (see the validation)
+
+# %% ../nbs/toolkit/metrics.ipynb #00f4f506
+def perturb(x: Tensor, # images in [-1, 1], (B, 3, H, W)
+            generator: torch.Generator, # the randomness
+            offset: float = AUGMENT["offset"], # uniform brightness offset o ~ U(-offset, offset), in [0, 1] units
+            noise: float = AUGMENT["noise"], # Gaussian pixel noise of sd s ~ U(0, noise)
+            contrast: float = AUGMENT["contrast"], # contrast factor c ~ U(1 - contrast, 1 + contrast)
+            p: float = 1.0, # fraction of the images perturbed (the others are returned unchanged)
+           ) -> Tensor:
+    "Imperceptible perturbations: u -> c u + o + s N(0, 1) on [0, 1] intensities, per image, then clipped and quantised to 8 bits."
+    u, B = (x + 1) / 2, len(x)
+    r = lambda: torch.rand(B, 1, 1, 1, generator=generator)
+    on, c, o, s = (r() < p).float(), 1 + contrast * (2 * r() - 1), offset * (2 * r() - 1), noise * r()
+    v = ((c * u + o + s * torch.randn(u.shape, generator=generator)).clamp(0, 1) * 255).round() / 255
+    return (on * v + (1 - on) * u) * 2 - 1
+
 # %% ../nbs/toolkit/metrics.ipynb #33e81c48
-def standardize_features(net: ShapesNet, # the network (its feat_mean / feat_std buffers are set)
+def standardize_features(net: ShapesNet, # the network (its first_fit, feat_mean and feat_std buffers are set)
                          images: Tensor, # (N, 3, H, W) reference images in [-1, 1], e.g. training images
+                         augment: dict = AUGMENT, # the imperceptible perturbations the scale includes (`perturb`'s arguments)
+                         first_weight: float = FIRST_WEIGHT, # scale of the first-layer residuals relative to the other features
+                         seed: int = 0, # seed of the perturbations
                          batch_size: int = 512,
                         ) -> ShapesNet:
-    "Set the network's feature standardisation (per-dimension mean and std) from reference images."
+    "Fit colour -> first-layer contrasts on `images`, then centre each feature on them and scale it by its spread over them and perturbed copies."
     net.eval()
-    net.feat_mean.zero_(); net.feat_std.fill_(1.0)
+    net.first_fit.zero_(); net.feat_mean.zero_(); net.feat_std.fill_(1.0)
+    n_res, n_col = net.first_fit.shape[1], len(PALETTE)
+    run = lambda x: torch.cat([net(x[i:i + batch_size])["feat"] for i in range(0, len(x), batch_size)]).double()
     with torch.no_grad():
-        raw = torch.cat([net(images[i:i + batch_size])["feat"] for i in range(0, len(images), batch_size)])
-    net.feat_mean.copy_(raw.mean(0)); net.feat_std.copy_(raw.std(0) + 1e-3)
+        raw = run(images)  # with first_fit = 0 the residuals are the contrasts themselves
+        colour = raw[:, len(SHAPES):len(SHAPES) + n_col]
+        net.first_fit.copy_(torch.linalg.lstsq(colour, raw[:, -n_res:]).solution.float())
+        clean, pert = run(images), run(perturb(images, torch.Generator().manual_seed(seed), **augment))
+    scale = torch.cat([clean, pert]).std(0) + 1e-3
+    scale[-n_res:] /= first_weight
+    net.feat_mean.copy_(clean.mean(0).float()); net.feat_std.copy_(scale.float())
     return net
 
 # %% ../nbs/toolkit/metrics.ipynb #d1aae261
@@ -116,26 +156,30 @@ def fit_domain_net(n_train: int = 24_000, # training images
                    epochs: int = 4, # passes over them
                    batch_size: int = 128,
                    lr: float = 3e-3, # peak Adam learning rate (one-cycle schedule)
+                   augment: dict | None = AUGMENT, # imperceptible perturbations (`perturb`'s arguments); None: train on clean renders (still scaled with AUGMENT)
+                   p_augment: float = 0.75, # fraction of each batch perturbed
                    seed: int = 0, # data and initialisation seed
                    log=print, # called with one progress line per epoch; None for silence
                   ) -> ShapesNet:
-    "Train ShapesNet on freshly rendered shapes (deterministic given the seed and thread count)."
+    "Train ShapesNet on freshly rendered, imperceptibly perturbed shapes (deterministic given the seed and thread count)."
     torch.manual_seed(seed)
     data = domain_training_set(n_train, seed)
     net = ShapesNet()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * math.ceil(n_train / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    g = torch.Generator().manual_seed(seed)
+    g, g_aug = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
     for ep in range(epochs):
         net.train(); perm = torch.randperm(n_train, generator=g); tot = 0.0
         for i in range(0, n_train, batch_size):
             idx = perm[i:i + batch_size]
-            out = net(data["image"][idx])
+            x = data["image"][idx]
+            if augment is not None: x = perturb(x, g_aug, p=p_augment, **augment)
+            out = net(x)
             loss = sum(F.cross_entropy(out[k], data[k][idx]) for k in ("logits", "pos", "size"))
             opt.zero_grad(); loss.backward(); opt.step(); sched.step(); tot += loss.item() * len(idx)
         if log: log(f"epoch {ep + 1}/{epochs}: loss {tot / n_train:.4f}")
-    return standardize_features(net, data["image"][::max(1, n_train // 6000)])
+    return standardize_features(net, data["image"][::max(1, n_train // 6000)], AUGMENT if augment is None else augment, seed=seed + 2)
 
 # %% ../nbs/toolkit/metrics.ipynb #1b965af4
 def repo_root() -> Path:
@@ -164,7 +208,7 @@ def load_domain_net(path: str | Path | None = None, # weights file (default: the
 
 # %% ../nbs/toolkit/metrics.ipynb #c9c34cc7
 class FeatureExtractorShapesNet(FeatureExtractorBase):
-    "torch-fidelity feature extractor `percep-shapes-net`: ShapesNet's 304-d features and 18 class logits from uint8 images."
+    "torch-fidelity feature extractor `percep-shapes-net`: ShapesNet's 28-d features and 18 class logits from uint8 images."
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
         self.net = load_domain_net(feature_extractor_weights_path)
@@ -220,6 +264,21 @@ class UInt8Images(Dataset):
         if x.dtype == torch.uint8: return x
         return torch.from_numpy(np.clip(np.rint((x.numpy() + 1) * 127.5), 0, 255).astype(np.uint8))  # = to_uint8, in numpy
 
+# %% ../nbs/toolkit/metrics.ipynb #b3e14d08
+def fidelity_features(images: Dataset, # uint8 (3, H, W) images, e.g. `UInt8Images`
+                      feature_extractor: str = DOMAIN_NET_NAME, # a registered torch-fidelity extractor
+                      weights: str | None = None, # its weights file (None: `feature_extractor_weights(feature_extractor)`)
+                      layer: str | None = None, # feature layer (default: the one FID and KID use)
+                      batch_size: int = 256,
+                      cuda: bool = False,
+                     ) -> Tensor:
+    "(N, D) features of images exactly as torch-fidelity extracts them for FID and KID (same extractor, layer and batching)."
+    from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+    layer = layer or FEATURE_EXTRACTORS_REGISTRY[feature_extractor].get_default_feature_layer_for_metric("fid")
+    weights = feature_extractor_weights(feature_extractor) if weights is None else str(weights)  # never a download
+    fe = create_feature_extractor(feature_extractor, [layer], cuda=cuda, feature_extractor_weights_path=weights, verbose=False)
+    return get_featuresdict_from_dataset(images, fe, batch_size, cuda, True, False)[layer]
+
 # %% ../nbs/toolkit/metrics.ipynb #f3b65af2
 def fidelity_metrics(real, # reference images: (N,3,H,W) tensor in [-1,1] or uint8, a Dataset (of dicts), or a folder/zip
                      fake, # generated images, same forms
@@ -231,12 +290,14 @@ def fidelity_metrics(real, # reference images: (N,3,H,W) tensor in [-1,1] or uin
                      kid_subsets: int = 100, # KID subsets
                      isc_splits: int = 10, # IS splits; lowered to the sample count when needed
                      size: int | None = None, # side to preprocess folder inputs to (required for folders)
-                     seed: int = 2020, # torch-fidelity's rng seed (KID subsets, IS shuffling)
+                     seed: int = 2020, # torch-fidelity's rng seed (KID subsets, IS shuffling) and the bootstrap's
                      threads: int | None = None, # torch CPU threads during the call (None: unchanged); 1 is fastest on a busy machine
+                     n_boot: int = 0, # bootstrap resamples of the generated set for `fid_se` / `kid_se` (0: none)
+                     weights: str | None = None, # feature-extractor weights file instead of the default (e.g. a candidate ShapesNet)
                      verbose: bool = False,
                     ) -> dict:
-    "FID/KID/IS/PR through torch-fidelity; every metric key names the feature extractor, e.g. `fid[percep-shapes-net]`."
-    weights = feature_extractor_weights(feature_extractor)
+    "FID/KID/IS/PR through torch-fidelity, with bootstrap standard errors when n_boot > 0; every key names the extractor, e.g. `fid[percep-shapes-net]`."
+    weights = feature_extractor_weights(feature_extractor) if weights is None else str(weights)
     def prep(x):
         if isinstance(x, (str, Path)):
             if size is None: raise ValueError(f"{x}: pass size= to read a folder (images are resized and centre-cropped to it)")
@@ -251,22 +312,29 @@ def fidelity_metrics(real, # reference images: (N,3,H,W) tensor in [-1,1] or uin
     kwargs = dict(input1=fake, input2=real, fid=fid, kid=kid, isc=isc, prc=prc, feature_extractor=feature_extractor,
                   feature_extractor_weights_path=weights, batch_size=batch_size, cuda=cuda, kid_subset_size=kss,
                   kid_subsets=kid_subsets, isc_splits=splits, rng_seed=seed, cache=False, verbose=verbose, save_cpu_ram=True)
+    def run():
+        m = torch_fidelity.calculate_metrics(**kwargs)
+        if n_boot > 0 and (fid or kid):  # features once per set; the generated rows are resampled, the reference stays
+            f_real, f_fake = (fidelity_features(x, feature_extractor, weights, batch_size=batch_size, cuda=cuda) for x in (real, fake))
+            m.update(bootstrap_fid_kid(f_real, f_fake, n_boot, kss, seed, fid, kid))
+        return m
     n_threads = torch.get_num_threads()
     try:
         if threads: torch.set_num_threads(threads)
         if cuda:
-            with torch.cuda.device(torch.device(device)): m = torch_fidelity.calculate_metrics(**kwargs)
+            with torch.cuda.device(torch.device(device)): m = run()
         else:
-            m = torch_fidelity.calculate_metrics(**kwargs)
+            m = run()
     finally:
         torch.set_num_threads(n_threads)
     names = {"frechet_inception_distance": "fid", "kernel_inception_distance_mean": "kid_mean",
              "kernel_inception_distance_std": "kid_std", "inception_score_mean": "is_mean", "inception_score_std": "is_std",
-             "precision": "precision", "recall": "recall", "f_score": "f_score"}
+             "precision": "precision", "recall": "recall", "f_score": "f_score", "fid_se": "fid_se", "kid_se": "kid_se"}
     out = {f"{names[k]}[{feature_extractor}]": float(v) for k, v in m.items()}
     out.update(feature_extractor=feature_extractor, n_real=len(real), n_fake=len(fake), device="cuda" if cuda else "cpu")
     if kid: out["kid_subset_size"] = kss
     if isc: out["is_splits"] = splits
+    if n_boot > 0: out["n_boot"] = n_boot
     return out
 
 # %% ../nbs/toolkit/metrics.ipynb #b2008a10
@@ -279,6 +347,40 @@ def frechet_distance(f1: np.ndarray | Tensor, # (N, D) features of one set
     s1, s2 = np.atleast_2d(np.cov(f1, rowvar=False)), np.atleast_2d(np.cov(f2, rowvar=False))
     tr_sqrt = np.sqrt(np.linalg.eigvals(s1 @ s2).astype(np.complex128)).real.sum()  # tr sqrt(S1 S2): eigenvalues are >= 0
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+# %% ../nbs/toolkit/metrics.ipynb #3f92432f
+def kid_kernel(a: np.ndarray, # (N, D) features
+               b: np.ndarray, # (M, D) features
+              ) -> np.ndarray:
+    "KID's polynomial kernel (a.b / D + 1)^3 (torch-fidelity's default), (N, M) in float64."
+    return (np.asarray(a, np.float64) @ np.asarray(b, np.float64).T / a.shape[1] + 1) ** 3
+
+# %% ../nbs/toolkit/metrics.ipynb #8f63445d
+def bootstrap_fid_kid(real: np.ndarray | Tensor, # (N, D) reference features, held fixed
+                      fake: np.ndarray | Tensor, # (M, D) generated features, resampled
+                      n_boot: int = 200, # bootstrap resamples
+                      kid_subset_size: int = 1000, # KID on fixed random subsets of this many rows (whole sets when smaller)
+                      seed: int = 0, # resampling seed
+                      fid: bool = True, kid: bool = True, # which standard errors
+                     ) -> dict[str, float]:
+    "Bootstrap standard errors of FID and KID: generated feature rows resampled with replacement, reference fixed, metric recomputed."
+    real, fake = (np.asarray(f.detach().cpu() if isinstance(f, Tensor) else f, dtype=np.float64) for f in (real, fake))
+    g = np.random.default_rng(seed)
+    rows = g.integers(0, len(fake), size=(n_boot, len(fake)))
+    out = {}
+    if fid: out["fid_se"] = float(np.std([frechet_distance(real, fake[r]) for r in rows], ddof=1))
+    if kid:
+        pick = lambda f: f if len(f) <= kid_subset_size else f[np.sort(g.choice(len(f), kid_subset_size, replace=False))]
+        r, f = pick(real), pick(fake)
+        n, m = len(r), len(f)
+        k_rr, k_ff = kid_kernel(r, r), kid_kernel(f, f)
+        k_rf = kid_kernel(r, f).mean(0)  # each generated row's mean kernel value with the reference rows
+        t_rr = (k_rr.sum() - np.trace(k_rr)) / (n * (n - 1))
+        w = np.stack([np.bincount(g.integers(0, m, m), minlength=m) for _ in range(n_boot)]).astype(np.float64)  # counts of each row
+        distinct_pairs = m * m - (w * w).sum(1)
+        t_ff = (np.einsum("bi,ij,bj->b", w, k_ff, w, optimize=True) - (w * w) @ np.diag(k_ff)) / distinct_pairs
+        out["kid_se"] = float(np.std(t_rr + t_ff - 2 * (w @ k_rf) / m, ddof=1))
+    return out
 
 # %% ../nbs/toolkit/metrics.ipynb #09456af8
 def _templates(shape: str, cx: float, cy: float, r: float, n: int, angles: np.ndarray) -> np.ndarray:
@@ -356,6 +458,13 @@ def analyze_shapes(images: Tensor, # (N, 3, H, W) in [-1, 1]
     rows = [analyze_shape(x, background, tol) for x in images]
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
 
+# %% ../nbs/toolkit/metrics.ipynb #e38a710e
+def binomial_se(p: float, # an observed rate in [0, 1]
+                n: int, # the number of trials it was measured on
+               ) -> float:
+    "Standard error of a binomial rate, sqrt(p (1 - p) / n); NaN when n is 0."
+    return math.sqrt(p * (1 - p) / n) if n > 0 else math.nan
+
 # %% ../nbs/toolkit/metrics.ipynb #7a7ea690
 def shape_metrics(images: Tensor, # (N, 3, H, W) generated images in [-1, 1]
                   asked: dict | None = None, # what was asked: {"shape": (N,) SHAPES indices, "color": (N,) PALETTE indices}
@@ -364,7 +473,7 @@ def shape_metrics(images: Tensor, # (N, 3, H, W) generated images in [-1, 1]
                   min_iou: float = 0.7, # outline IoU needed to count as the class
                   background=BACKGROUND, tol: dict = SOLID_TOL,
                  ) -> dict:
-    "Ground-truth sample quality on the shapes domains: solid fraction, class/colour alignment, coverage of classes, positions, sizes."
+    "Ground-truth sample quality on the shapes domains: solid fraction, class/colour alignment (rates with binomial `_se`), coverage."
     r = analyze_shapes(images, background, tol)
     ok = r["solid"]
     n = len(ok)
@@ -374,6 +483,7 @@ def shape_metrics(images: Tensor, # (N, 3, H, W) generated images in [-1, 1]
         shape_ok = ok & (r["shape"] == s) & (r["iou"] >= min_iou)
         color_ok = ok & (r["color"] == c)
         out.update(shape_acc=float(shape_ok.mean()), color_acc=float(color_ok.mean()), aligned=float((shape_ok & color_ok).mean()))
+    out.update({f"{k}_se": binomial_se(out[k], n) for k in ("solid", "aligned", "shape_acc", "color_acc") if k in out})
     pos = np.stack([r["cx"][ok], r["cy"][ok]], -1)
     pbin = np.clip((pos * grid).astype(int), 0, grid - 1)
     sbin = np.clip(((r["size"][ok] - SIZE_RANGE[0]) / (SIZE_RANGE[1] - SIZE_RANGE[0]) * size_bins).astype(int), 0, size_bins - 1)
@@ -381,6 +491,135 @@ def shape_metrics(images: Tensor, # (N, 3, H, W) generated images in [-1, 1]
     out["size_coverage"] = len(set(sbin.tolist())) / size_bins
     out["class_coverage"] = len(set(zip(r["shape"][ok].tolist(), r["color"][ok].tolist()))) / (len(SHAPES) * len(PALETTE))
     return out
+
+# %% ../nbs/toolkit/metrics.ipynb #2b2f4d2c
+def gaussian_blur(x: Tensor, # (N, C, H, W) images
+                  sigma: float, # standard deviation of the kernel, in pixels
+                 ) -> Tensor:
+    "Separable Gaussian blur (kernel radius ceil(3 sigma), edges replicated)."
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-t**2 / (2 * sigma**2))
+    k, c = k / k.sum(), x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, r, r), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
+
+# %% ../nbs/toolkit/metrics.ipynb #c84b5414
+def map_levels(x: Tensor, # images in [-1, 1]
+               f, # function of the [0, 1] intensities
+              ) -> Tensor:
+    "Apply `f` to the [0, 1] intensities of images in [-1, 1] and clip to [0, 1], as an 8-bit image would be."
+    return f((x + 1) / 2).clamp(0, 1) * 2 - 1
+
+# %% ../nbs/toolkit/metrics.ipynb #d6a39a63
+def redraw(ds: ShapesDataset, # the dataset the images come from
+           p: float, # fraction of the images redrawn (each image independently)
+           shape: str | None = None, # redraw them as this shape (None: keep the shape)
+           color: str | None = None, # and/or in this colour (None: keep the colour)
+           seed: int = 0, # which images are redrawn (and the rotation of former circles)
+          ) -> Tensor:
+    "The images of `ds` with a random fraction `p` redrawn as `shape` and/or in `color`; position and size unchanged."
+    g = np.random.default_rng(seed)
+    pick, angle = g.random(len(ds)) < p, g.uniform(0, 2 * math.pi, len(ds))
+    out = []
+    for i in range(len(ds)):
+        q = ds.params(i)
+        if pick[i] and shape is not None:
+            q.update(shape=shape, angle=0.0 if shape == "circle" else q["angle"] if q["shape"] != "circle" else angle[i])
+        if pick[i] and color is not None: q.update(color=color, rgb=PALETTE[color])
+        out.append(to_model_range(render_shapes([q], ds.size, ds.background, ds.antialias)))
+    return torch.stack(out)
+
+# %% ../nbs/toolkit/metrics.ipynb #107b373e
+CORRUPTIONS = {  # name -> (kind, f(test images in [-1, 1], their ShapesDataset, torch.Generator) -> changed images)
+    "uniform +3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 3 / 255)),
+    "uniform -3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u - 3 / 255)),
+    "noise sd 1/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + torch.randn(u.shape, generator=g) / 255)),
+    "noise sd 2/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 2 * torch.randn(u.shape, generator=g) / 255)),
+    "dim to 80%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u)),  # the background is black: only the shape dims
+    "dim to 60%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.6 * u)),
+    "blur sigma 0.7 px": ("visible", lambda x, ds, g: gaussian_blur(x, 0.7)),
+    "blur sigma 1.2 px": ("visible", lambda x, ds, g: gaussian_blur(x, 1.2)),
+    "haze 10%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.9 * u + 0.1 * 0.5)),  # a veil of mid grey
+    "haze 20%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u + 0.2 * 0.5)),
+    "wrong shape: half drawn as squares": ("visible", lambda x, ds, g: redraw(ds, 0.5, shape="square", seed=int(torch.randint(2**31, (1,), generator=g)))),
+    "wrong shape: all squares": ("visible", lambda x, ds, g: redraw(ds, 1.0, shape="square")),
+    "wrong colour: half drawn red": ("visible", lambda x, ds, g: redraw(ds, 0.5, color="red", seed=int(torch.randint(2**31, (1,), generator=g)))),
+    "wrong colour: all red": ("visible", lambda x, ds, g: redraw(ds, 1.0, color="red")),
+}
+
+# %% ../nbs/toolkit/metrics.ipynb #dcdd1d4f
+def validate_backbone(ns=(96, 192, 1000), # sample sizes: the reference and the test set have n images each
+                      corruptions: dict | None = None, # name -> (kind, function), as in CORRUPTIONS (the default)
+                      repeats: int = 5, # independent draws of both sets per n; a row is the mean over them
+                      feature_extractor: str = DOMAIN_NET_NAME, # the backbone under test
+                      weights: str | None = None, # its weights file (default: the shipped one)
+                      size: int = 32, # image side
+                      seed: int = 0, # draw r at the k-th n: reference seed + 1000 k + 2 r, test set the next seed
+                      kid_subsets: int = 10, # KID subsets (up to n = 1000 each subset is the whole set)
+                      device: str | None = None,
+                      threads: int | None = 1, # torch CPU threads during the metrics
+                     ) -> pd.DataFrame:
+    "FID and KID of real vs real (the floor) and real vs changed real images at each n: mean ± SE over draws, ratio to the floor, verdict."
+    corruptions = CORRUPTIONS if corruptions is None else corruptions
+    rows = []
+    for k, n in enumerate(ns):
+        vals = {}
+        for r in range(repeats):
+            s = seed + 1000 * k + 2 * r
+            ref, test_ds = stack_samples(ShapesDataset(n, size=size, seed=s)), ShapesDataset(n, size=size, seed=s + 1)
+            test, g = stack_samples(test_ds), torch.Generator().manual_seed(s)
+            sets = {"real vs real (floor)": ("floor", test), **{c: (kind, f(test, test_ds, g)) for c, (kind, f) in corruptions.items()}}
+            for c, (kind, x) in sets.items():
+                m = fidelity_metrics(ref, x, feature_extractor, isc=False, kid_subsets=kid_subsets, seed=s, device=device,
+                                     threads=threads, weights=weights)
+                vals.setdefault((c, kind), []).append((m[f"fid[{feature_extractor}]"], m[f"kid_mean[{feature_extractor}]"]))
+        se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+        block = [dict(backbone=feature_extractor, n=n, change=c, kind=kind, fid=float(np.mean(v[:, 0])), fid_se=se(v[:, 0]),
+                      kid=float(np.mean(v[:, 1])), kid_se=se(v[:, 1]), repeats=len(v))
+                 for (c, kind), v in ((key, np.array(v)) for key, v in vals.items())]
+        floor = block[0]["fid"]
+        worst_imperceptible = max([b["fid"] for b in block if b["kind"] == "imperceptible"], default=floor)
+        for b in block:
+            b["fid_ratio"] = b["fid"] / floor
+            b["ok"] = (None if b["kind"] == "floor" else b["fid_ratio"] <= 2 if b["kind"] == "imperceptible"
+                       else bool(b["fid_ratio"] >= 3 and b["fid"] > worst_imperceptible))
+        rows += block
+    return pd.DataFrame(rows)
+
+# %% ../nbs/toolkit/metrics.ipynb #82237629
+def validation_summary(df: pd.DataFrame, # from `validate_backbone`
+                      ) -> str:
+    "Two plain sentences: do the imperceptible changes stay within 2x the floor, are the visible ones clearly worse?"
+    ns = ", ".join(str(n) for n in sorted(df.n.unique()))
+    def part(kind, one, many):
+        d = df[df.kind == kind]
+        bad = d[d.ok == False]  # noqa: E712 (a column of objects)
+        if bad.empty: return f"Every {kind} change {one} at n = {ns}."
+        return (f"{len(d) - len(bad)} of the {len(d)} {kind} rows (change x n, n = {ns}) {many}; the exceptions: "
+                + "; ".join(f"{r.change} at n = {r.n} ({r.fid_ratio:.2f}x the floor)" for r in bad.itertuples()) + ".")
+    return (part("imperceptible", "stays within 2x the real-vs-real floor", "stay within 2x the real-vs-real floor") + " "
+            + part("visible", "is clearly worse (at least 3x the floor and above every imperceptible change)",
+                   "are clearly worse (at least 3x the floor and above every imperceptible change)"))
+
+# %% ../nbs/toolkit/metrics.ipynb #41e1178f
+def plot_validation(df: pd.DataFrame, # from `validate_backbone`
+                   ):
+    "FID / floor for each change at each n (log axis, ± one standard error), with the 2x and 3x lines of the criterion."
+    import matplotlib.pyplot as plt
+    d = df[df.kind != "floor"]
+    changes = list(dict.fromkeys(d.change))
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(changes) + 1.2))
+    for j, (n, g) in enumerate(d.groupby("n")):
+        y = np.array([changes.index(c) for c in g.change]) + (j - 1) * 0.22
+        floor = df[(df.n == n) & (df.kind == "floor")].fid.iloc[0]
+        ax.errorbar(g.fid_ratio, y, xerr=g.fid_se / floor, fmt="o", ms=4, label=f"n = {n}")
+    ax.axvline(2, color="grey", ls="--", lw=1); ax.axvline(3, color="grey", ls=":", lw=1)
+    ax.set(xscale="log", yticks=range(len(changes)), yticklabels=changes, xlabel="FID / real-vs-real floor (log)",
+           title=f"{df.backbone.iloc[0]}: imperceptible changes <= 2x (dashed), visible >= 3x (dotted)")
+    ax.invert_yaxis(); ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/toolkit/metrics.ipynb #adfe64f2
 LPIPS_WEIGHT_KEYS = {"alex": "lpips_alex", "vgg": "lpips_vgg"}  # LPIPS net -> [weights] key of its torchvision checkpoint

@@ -4,14 +4,16 @@
 
 # %% ../nbs/toolkit/results.ipynb #81dc99be
 from __future__ import annotations
-import datetime, json, math, subprocess
+import datetime, json, math, platform, subprocess
+from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 import pandas as pd
 from .config import settings
 
 # %% auto #0
-__all__ = ['git_commit', 'beside', 'markdown_table', 'curves', 'results_dir', 'save_results']
+__all__ = ['PACKAGES', 'git_commit', 'pin_determinism', 'environment', 'beside', 'markdown_table', 'curves', 'results_dir',
+           'save_results']
 
 # %% ../nbs/toolkit/results.ipynb #d37aab85
 def git_commit(where: str | Path = ".") -> str: # a folder inside the repository
@@ -22,6 +24,39 @@ def git_commit(where: str | Path = ".") -> str: # a folder inside the repository
     if head.returncode != 0: return "no commit" if run("rev-parse", "--git-dir").returncode == 0 else "no git"
     dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
     return head.stdout.strip() + ("+dirty" if dirty else "")
+
+# %% ../nbs/toolkit/results.ipynb #c3ea3aef
+def pin_determinism(threads: int, # torch CPU threads (results depend on it: it fixes the order of float reductions)
+                   ) -> dict:
+    "Fix torch's CPU thread count and ask for deterministic algorithms (warning where none exists); return what was set."
+    import torch
+    if threads < 1: raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return {"threads": torch.get_num_threads(), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+
+# %% ../nbs/toolkit/results.ipynb #c2e12cac
+PACKAGES = ("torch", "torchvision", "diffusers", "accelerate", "transformers", "torch-fidelity", "lpips", "numpy", "scipy",
+            "scikit-image", "pandas")  # every package whose version can change a committed number
+
+def _cpu_model() -> str:
+    "The CPU's model name (and family/model numbers on x86 Linux), or what platform knows."
+    try: info = Path("/proc/cpuinfo").read_text()
+    except OSError: return platform.processor() or platform.machine()
+    field = lambda key: next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith(key)), None)
+    name, fam, mod = field("model name"), field("cpu family"), field("model\t")
+    return " ".join(filter(None, [name or platform.machine(), f"(family {fam}, model {mod})" if fam and mod else None]))
+
+def environment() -> dict:
+    "What a reader needs to reproduce a run's numbers: CPU, vector capability, threads, determinism, GPU and package versions."
+    import torch
+    def version(p):
+        try: return metadata.version(p)
+        except metadata.PackageNotFoundError: return None
+    return {"cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads(), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(), "platform": platform.platform(), "versions": {p: version(p) for p in PACKAGES}}
 
 # %% ../nbs/toolkit/results.ipynb #4b20e96c
 def beside(ours: pd.DataFrame, # our results
@@ -101,7 +136,7 @@ def save_results(name: str, # experiment name: the folder under root
                  *, profile: str, # "smoke", "default" or "paper"
                  backbone: str, # the network behind the metrics (e.g. "shapes-net, trained here"; "Inception (torch-fidelity)")
                  seed: int, # the experiment's seed
-                 config: dict, # everything that defines the run (written to config.json)
+                 config: dict, # everything that defines the run (written to config.json); its "commit", if any, is the one reported
                  paper_rows=None, # the paper's numbers (list of dicts or DataFrame), shown beside ours
                  on: Sequence[str] | None = None, # key columns matching our rows to the paper's
                  figures: dict | None = None, # file stem -> figure
@@ -109,7 +144,7 @@ def save_results(name: str, # experiment name: the folder under root
                  notes: str = "", # markdown appended under the table (what differs from the paper, caveats)
                  root: str | Path | None = None, # default: [paths] results of settings.ini
                  overwrite: bool = False) -> Path: # replace earlier results in results/<name>/
-    "Write results.csv, results.md (ours beside the paper's, with provenance), config.json and figures; return the folder."
+    "Write results.csv, results.md (ours beside the paper's, with provenance and machine), config.json (with `environment()`) and figures; return the folder."
     ours = pd.DataFrame(rows)
     if ours.empty: raise ValueError("no result rows to save")
     paper = pd.DataFrame(paper_rows) if paper_rows is not None else None
@@ -117,15 +152,18 @@ def save_results(name: str, # experiment name: the folder under root
     out = results_dir(name, root, overwrite)
     if out.name != name: print(f"results/{name} already holds results: this run goes to {out} (pass overwrite=True to replace)")
     out.mkdir(parents=True, exist_ok=True)
-    commit = git_commit(out)  # before this run writes (tracked) result files, which would read as "+dirty"
+    commit = config.get("commit") or git_commit(out)  # the run's own record, else now: before (tracked) result files are written
     ours.to_csv(out / "results.csv", index=False)
     if paper is not None: paper.to_csv(out / "paper.csv", index=False)
-    (out / "config.json").write_text(json.dumps(config, indent=1, default=str) + "\n")
+    env = config.get("environment") or environment()  # recorded now unless the experiment recorded it at its start
+    (out / "config.json").write_text(json.dumps({**config, "environment": env}, indent=1, default=str) + "\n")
     for stem, fig in (figures or {}).items():
         fig.savefig(out / f"{stem}.png", dpi=120, bbox_inches="tight")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# {title or name}", "", "| | |", "|---|---|", f"| profile | {profile} |", f"| metric backbone | {backbone} |",
-            f"| seed | {seed} |", f"| git commit | {commit} |", f"| date | {now} |", ""]
+            f"| seed | {seed} |", f"| git commit | {commit} |", f"| date | {now} |",
+            f"| machine | {env['cpu']} ({env['cpu_capability']}), {env['torch_threads']} torch threads"
+            + (f", GPU {env['gpu']}" if env["gpu"] else "") + " |", ""]
     body = ["## Results" + (" (ours beside the paper's)" if paper is not None else ""), "", markdown_table(table), ""]
     if notes: body += [notes.strip(), ""]
     body += [f"![{stem}]({stem}.png)\n" for stem in figures or {}]

@@ -13,7 +13,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
 from diffusers.utils.torch_utils import randn_tensor
 from .schedules import Schedule
-from .train import model_output
+from .objectives import model_output
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'make_scheduler', 'EmpiricalDenoiser', 'guided_output', 'Samples', 'sample', 'show_x0_trajectory']

@@ -10,8 +10,8 @@ from torch import Tensor
 from diffusers import DDPMScheduler, DDIMScheduler
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'PREDICTION_TYPES', 'Schedule', 'add_noise', 'velocity', 'x0_eps_from_v', 'x0_eps_from_eps',
-           'x0_eps_from_x0', 'x0_eps', 'target', 'sample_timesteps']
+__all__ = ['SCHEDULES', 'PREDICTION_TYPES', 'check_prediction_type', 'Schedule', 'add_noise', 'velocity', 'x0_eps_from_v',
+           'x0_eps_from_eps', 'x0_eps_from_x0', 'x0_eps', 'target', 'sample_timesteps']
 
 # %% ../nbs/00_schedules.ipynb #7c88a80f
 SCHEDULES = {  # our name -> diffusers DDPMScheduler config
@@ -21,10 +21,28 @@ SCHEDULES = {  # our name -> diffusers DDPMScheduler config
 }
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # diffusers' names for eps-, v- and x0-prediction
 
+# %% ../nbs/00_schedules.ipynb #82a8e84b
+def check_prediction_type(prediction_type: str, # "epsilon", "v_prediction" or "sample"
+                          zero_terminal_snr: bool = False): # whether the schedule has SNR(T) = 0
+    "Raise ValueError unless `prediction_type` is known and trainable on the schedule (zero terminal SNR needs v or x0)."
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, not {prediction_type!r}")
+    if zero_terminal_snr and prediction_type == "epsilon":
+        raise ValueError("zero terminal SNR needs prediction_type 'v_prediction' (or 'sample'), not 'epsilon': at t = T "
+                         "sqrt(alpha_bar) = 0, so x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) divides by zero "
+                         "and an eps-model's x0 is undefined where trailing samplers start")
+
 # %% ../nbs/00_schedules.ipynb #8c0e00a9
+def _check_t(T: int, t: Tensor):
+    "IndexError naming the valid range when a timestep lies outside 0..T-1 (meta tensors hold no values to check)."
+    if t.device.type == "meta" or not t.numel(): return
+    bad = (t < 0) | (t >= T)
+    if bad.any(): raise IndexError(f"timesteps must lie in 0..{T - 1} (T = {T}), got t = {t[bad].unique()[:8].tolist()}")
+
 def _bcast(c: Tensor, t: Tensor | int, x: Tensor) -> Tensor:
-    "Gather `c[t]` and reshape to broadcast against `x` (batch first, any rank), in x's dtype and device."
+    "Gather `c[t]` and reshape to broadcast against `x` (batch first, any rank), in x's dtype and device; IndexError outside 0..len(c)-1."
     t = torch.as_tensor(t, device=c.device).long()
+    _check_t(len(c), t)  # c[-1] would silently be c[T-1]
     out = c[t].to(device=x.device, dtype=x.dtype)
     return out.reshape(out.shape + (1,) * (x.ndim - out.ndim))
 
@@ -33,15 +51,14 @@ class Schedule:
     "A discrete noise schedule: betas, alpha-bar, SNR and the forward process, built on a diffusers scheduler config."
     def __init__(self, name: str = "linear", # "linear", "scaled_linear" or "cosine"
                  T: int = 1000, # number of training timesteps
-                 zero_terminal_snr: bool = False, # rescale so SNR(T) = 0 (Lin et al., WACV 2024)
+                 zero_terminal_snr: bool = False, # rescale so SNR(T) = 0 (Lin et al., WACV 2024); needs v- or x0-prediction
                  prediction_type: str = "epsilon", # what the model predicts: "epsilon", "v_prediction", "sample"
                  config: dict | None = None): # a full diffusers scheduler config instead of the arguments above
         if config is None:
             if name not in SCHEDULES: raise ValueError(f"unknown schedule {name!r}; choose one of {list(SCHEDULES)}")
             config = dict(num_train_timesteps=T, rescale_betas_zero_snr=zero_terminal_snr,
                           prediction_type=prediction_type, **SCHEDULES[name])
-        if config.get("prediction_type", "epsilon") not in PREDICTION_TYPES:
-            raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, not {config['prediction_type']!r}")
+        check_prediction_type(config.get("prediction_type", "epsilon"), bool(config.get("rescale_betas_zero_snr", False)))
         ddpm = DDPMScheduler.from_config(config)
         self.config = {k: v for k, v in ddpm.config.items() if not k.startswith("_")}  # public keys only
         self.betas = ddpm.betas.clone()
@@ -68,18 +85,12 @@ class Schedule:
                 f"prediction_type={self.prediction_type!r})")
 
 # %% ../nbs/00_schedules.ipynb #06fa20a9
-def _check_t(s: Schedule, t):
-    t = torch.as_tensor(t)
-    if t.numel() and (t.min() < 0 or t.max() >= s.T): raise IndexError(f"timesteps must lie in 0..{s.T - 1}")
-
 def add_noise(s: Schedule, x0: Tensor, eps: Tensor, t: Tensor | int) -> Tensor:
     "The forward process x_t = sqrt(ab) x0 + sqrt(1-ab) eps."
-    _check_t(s, t)
     return _bcast(s.sqrt_ab, t, x0) * x0 + _bcast(s.sqrt_1mab, t, x0) * eps
 
 def velocity(s: Schedule, x0: Tensor, eps: Tensor, t: Tensor | int) -> Tensor:
     "The v-prediction target v = sqrt(ab) eps - sqrt(1-ab) x0."
-    _check_t(s, t)
     return _bcast(s.sqrt_ab, t, x0) * eps - _bcast(s.sqrt_1mab, t, x0) * x0
 
 def x0_eps_from_v(s: Schedule, v: Tensor, x_t: Tensor, t: Tensor | int) -> tuple[Tensor, Tensor]:

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from percep_lib.data import (BadInputWarning, CocoCaptions, ImageFolderDataset, MovingShapesDataset, ShapesDataset,
-                             UnreadableImage, VideoFramesDataset)
+from percep_lib.data import (BUNDLED_PHOTOS, BadInputWarning, CocoCaptions, ImageFolderDataset, MovingShapesDataset,
+                             PhotoCrops, ShapesDataset, UnreadableImage, VideoFramesDataset, bundled_photo)
 
 SIZE = 32
 
@@ -182,3 +182,53 @@ def test_synthetic_same_in_any_worker_and_order():
     v = MovingShapesDataset(6, frames=4, size=16, seed=1)
     vb = next(iter(DataLoader(v, batch_size=6, num_workers=2)))
     assert torch.equal(vb["video"][4], v[4]["video"])
+
+
+# -- EXIF orientation -------------------------------------------------------------------------------------------
+
+def tagged_jpeg(orientation, w=48, h=32) -> bytes:
+    "A landscape JPEG, black with a red top-left quadrant, carrying an EXIF Orientation tag."
+    a = np.zeros((h, w, 3), np.uint8); a[: h // 2, : w // 2] = (255, 0, 0)
+    exif = Image.Exif(); exif[0x0112] = orientation
+    buf = io.BytesIO(); Image.fromarray(a).save(buf, "JPEG", quality=95, exif=exif)
+    return buf.getvalue()
+
+
+def red_quadrants(a):
+    "Which quadrants of a (3, H, W) tensor in [-1, 1] or an (H, W, 3) uint8 array are red: [[TL, TR], [BL, BR]]."
+    a = np.asarray(((a + 1) * 127.5).permute(1, 2, 0)) if isinstance(a, torch.Tensor) else np.asarray(a)
+    h, w = a.shape[0] // 2, a.shape[1] // 2
+    return [[bool(a[y * h:(y + 1) * h, x * w:(x + 1) * w, 0].mean() > 128) for x in (0, 1)] for y in (0, 1)]
+
+
+# the red top-left quadrant of the stored pixels, once the tag is applied; 48x32 stored, a centre crop of 32 keeps
+# all four quadrants whether the upright image is landscape or portrait
+UPRIGHT = {1: [[True, False], [False, False]],  # as stored
+           3: [[False, False], [False, True]],  # 180 degrees
+           6: [[False, True], [False, False]],  # stored 90 degrees anticlockwise: turn 90 clockwise to view
+           8: [[False, False], [True, False]]}  # turn 90 anticlockwise to view
+
+
+@pytest.mark.parametrize("orientation", sorted(UPRIGHT))
+def test_exif_orientation_in_every_loader(tmp_path, monkeypatch, orientation):
+    jpg, want = tagged_jpeg(orientation), UPRIGHT[orientation]
+    (tmp_path / "imgs").mkdir(); (tmp_path / "imgs" / "photo.jpg").write_bytes(jpg)
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w") as z: z.writestr("photo.jpg", jpg)
+    for root in (tmp_path / "imgs", tmp_path / "imgs.zip"):
+        assert red_quadrants(ImageFolderDataset(root, size=SIZE)[0]["image"]) == want, root.name
+    coco = tmp_path / "coco"; (coco / "val2014").mkdir(parents=True); (coco / "annotations").mkdir()
+    (coco / "annotations" / "captions_val2014.json").write_text(json.dumps(dict(
+        images=[dict(id=1, file_name="COCO_val2014_000000000001.jpg")], annotations=[dict(image_id=1, caption="a photo")])))
+    (coco / "val2014" / "COCO_val2014_000000000001.jpg").write_bytes(jpg)
+    assert red_quadrants(CocoCaptions(coco, size=SIZE, n=1)[0]["image"]) == want
+    (tmp_path / "video" / "v").mkdir(parents=True)
+    for f in range(3): (tmp_path / "video" / "v" / f"{f}.jpg").write_bytes(jpg)
+    clip = VideoFramesDataset(tmp_path / "video", size=SIZE, frames=3)[0]["video"]
+    assert all(red_quadrants(clip[:, f]) == want for f in range(3))
+    pkg = tmp_path / "site" / "tagged_photos"; pkg.mkdir(parents=True)  # a package shipping a tagged photo
+    (pkg / "__init__.py").write_text(""); (pkg / "photo.jpg").write_bytes(jpg)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setitem(BUNDLED_PHOTOS, "tagged", ("tagged_photos", "photo.jpg"))
+    im = bundled_photo("tagged")
+    assert im.size == ((32, 48) if orientation in (6, 8) else (48, 32)) and red_quadrants(im) == want
+    assert PhotoCrops(4, size=SIZE, photos=("tagged",))._images[0].size == im.size

@@ -1,5 +1,6 @@
-"""Sanity of percep_lib.metrics: the orderings a feature distance must respect, the ground-truth metrics on
-rendered vs degraded images, the missing-weights errors, and the wall time of FID+KID+IS on 10k 32x32 images."""
+"""Sanity of percep_lib.metrics: the orderings a feature distance must respect, the backbone's validation criterion
+at n = 192 (imperceptible changes near the floor, visible ones clearly worse), the ground-truth metrics on rendered vs
+degraded images, the missing-weights errors, and the wall time of FID+KID+IS on 10k 32x32 images."""
 import time
 
 import pytest
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 
 from percep_lib.config import SettingMissing
 from percep_lib.data import ShapesDataset, stack_samples
-from percep_lib.metrics import fidelity_metrics, lpips_model, shape_metrics, video_metrics
+from percep_lib.metrics import fidelity_metrics, lpips_model, shape_metrics, validate_backbone, validation_summary, video_metrics
 
 KEY = "[percep-shapes-net]"
 
@@ -31,12 +32,34 @@ def test_feature_distance_orderings(sets):
     fid, kid, isc = ({k: v[name + KEY] for k, v in m.items()} for name in ("fid", "kid_mean", "is_mean"))
     print("\nFID", {k: round(v, 3) for k, v in fid.items()}, "\nKID", {k: round(v, 5) for k, v in kid.items()},
           "\nIS", {k: round(v, 3) for k, v in isc.items()})
-    assert fid["real'"] * 5 < fid["blurred"] < fid["noise"] / 10  # FID(real, real') << FID(real, blurred) << FID(real, noise)
+    # FID(real, real') << FID(real, blurred) < FID(real, noise). The 28 features are bounded (probabilities, contrast
+    # residuals), so FID saturates far outside the domain: noise is ~1.3x a 5x5 blur here (both ~1000x the floor); the
+    # earlier 304 unbounded features put it at > 10x, which this test asked for until the network was redesigned.
+    assert fid["real'"] * 5 < fid["blurred"] < fid["noise"]
     assert fid["real'"] * 5 < fid["one shape class"] < fid["noise"]  # mode collapse is far too
-    assert kid["real'"] * 5 < kid["blurred"] < kid["noise"] / 10
+    assert kid["real'"] * 5 < kid["blurred"] < kid["noise"] / 5  # KID keeps more of the gap (~8x)
     assert isc["real'"] > 14 and isc["one shape class"] < 1.5 and isc["noise"] < 1.5
     assert all(set(v) >= {"fid" + KEY, "kid_mean" + KEY, "is_mean" + KEY, "feature_extractor"} for v in m.values())
     assert not any("inception" in k for v in m.values() for k in v)  # never labelled as Inception
+
+
+# Half the images drawn as squares changes the class of a third of them: at n = 192 that is close to the counting
+# noise of the class mix (ideal 18-class one-hot features would give about 3.1x the floor; the 28 backbone features,
+# which also carry position, size and contrast, about 2x), so this one row is only asked to score above every
+# imperceptible change. Per-sample class errors are what the ground-truth metrics (`aligned`) are for.
+COUNTING_LIMITED = {"wrong shape: half drawn as squares"}
+
+
+def test_backbone_validation_n192():
+    "At an experiment's evaluation size: imperceptible changes within 2x the real-vs-real floor, visible ones >= 3x and above them."
+    df = validate_backbone(ns=(192,), repeats=5, threads=1)
+    print("\n" + df[["change", "kind", "fid", "fid_se", "fid_ratio", "ok"]].round(3).to_string() + "\n" + validation_summary(df))
+    imperceptible, visible = df[df.kind == "imperceptible"], df[df.kind == "visible"]
+    assert len(imperceptible) == 4 and len(visible) == 10
+    assert (imperceptible.fid_ratio <= 2).all(), imperceptible[["change", "fid_ratio"]]
+    assert (visible.fid > imperceptible.fid.max()).all(), visible[["change", "fid"]]
+    strict = visible[~visible.change.isin(COUNTING_LIMITED)]
+    assert (strict.fid_ratio >= 3).all(), strict[["change", "fid_ratio"]]
 
 
 def test_ground_truth_metrics(sets):

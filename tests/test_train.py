@@ -1,13 +1,18 @@
 "Training loop: SIGKILL/resume gives the uninterrupted weights, NaN stops cleanly, bad configs fail early, tiny runs end to end, accelerate launch on 2 CPU processes."
-import json, os, random, re, signal, subprocess, sys, time
+import errno, json, os, random, re, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch
 import yaml
 
 from percep_lib.schedules import Schedule
-from percep_lib.train import (TrainConfig, MSEObjective, ClassConditioner, NonFiniteLossError, train, main,
-                              latest_checkpoint, list_checkpoints, load_checkpoint, read_metrics, load_weights)
+import percep_lib.checkpoints as C
+from percep_lib.objectives import MSEObjective, make_objective
+from percep_lib.conditioning import ClassConditioner
+from percep_lib.checkpoints import (latest_checkpoint, list_checkpoints, load_checkpoint, load_weights, save_checkpoint,
+                                    checkpoint_path)
+from percep_lib.train import TrainConfig, NonFiniteLossError, train, read_metrics
+from percep_lib.cli import main
 from percep_lib.data import ShapesDataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,14 +61,15 @@ RESUME_SETTINGS = dict(max_steps=16, batch_size=4, grad_accum=2, lr=1e-3, lr_war
 # Kills the process from inside on its 3rd checkpoint write, after the temporary file is written and synced but
 # before the rename: the state a power cut or SIGKILL in the middle of a save leaves behind.
 KILL_IN_WRITE = """
-import os, signal, sys, percep_lib.train as T
+import os, signal, sys, percep_lib.checkpoints as C
+from percep_lib.cli import main
 real, calls = os.replace, []
 def replace(src, dst):
     calls.append(dst)
     if len(calls) == 3: os.kill(os.getpid(), signal.SIGKILL)
     return real(src, dst)
-T.os.replace = replace
-T.main(sys.argv[1:])
+C.os.replace = replace
+main(sys.argv[1:])
 """
 
 
@@ -91,8 +97,9 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
     a = weights(tmp_path / "a")
 
     # B: the same run in subprocesses, killed twice (inside a checkpoint write, then at a random step), resumed until done
-    b_file = run_file(tmp_path, "b", **RESUME_SETTINGS, resume=True)
+    b_file = run_file(tmp_path, "b", **RESUME_SETTINGS)
     args = ["--config", str(b_file), "--threads", "1"]
+    resume = args + ["--set", "train.resume=true"]  # the first start has nothing to resume from
     ckdir, metrics = tmp_path / "b" / "checkpoints", tmp_path / "b" / "metrics.jsonl"
     newest = lambda: (list_checkpoints(ckdir) or [(0, None)])[-1][0]
 
@@ -104,12 +111,12 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
 
     # 2. killed at a moment unrelated to checkpoints: 1 to 3 steps after the resumed run logs its first step
     seen, extra = len(read_metrics(metrics)), random.randint(1, 3)
-    p = _start(args)
+    p = _start(resume)
     assert _kill_when(p, lambda: len(read_metrics(metrics)) >= seen + extra), p.stderr.read()
     assert 4 <= newest() < 16, "the run finished before the second kill"
 
     # 3. resumed to the end
-    p = _start(args)
+    p = _start(resume)
     assert p.wait(timeout=120) == 0, p.stderr.read()
     b = weights(tmp_path / "b")
     assert b["step"] == a["step"] == 16
@@ -118,6 +125,50 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
     losses = lambda d: [r["loss"] for r in read_metrics(tmp_path / d / "metrics.jsonl")]
     assert losses("a") == losses("b")  # one line per step, no step twice after the kills
     assert not list(ckdir.glob("*.tmp")), "stale temporary files are cleaned up"
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    data = ShapesDataset(16, 8)
+    cfg = TrainConfig(out_dir=str(tmp_path / "typo"), max_steps=2, batch_size=4, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"resume=True but {tmp_path / 'typo'} holds no loadable checkpoint")):
+        train(tiny_unet(None), data, cfg)
+    assert not (tmp_path / "typo").exists(), "nothing is written: not a silent fresh start at step 0"
+    (tmp_path / "typo" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "typo" / "checkpoints" / "ckpt-00000002.pt").write_bytes(b"torn")
+    with pytest.warns(UserWarning, match="skipping unreadable checkpoint"), \
+            pytest.raises(FileNotFoundError, match="none of the 1 files in .*checkpoints loads"):
+        train(tiny_unet(None), data, cfg)
+
+
+# -- failed checkpoint writes -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where,err", [("torch.save", errno.ENOSPC), ("os.replace", errno.EACCES)])
+def test_failed_checkpoint_write_names_the_file_and_leaves_no_temp(tmp_path, monkeypatch, where, err):
+    save_checkpoint(tmp_path, 1, {"w": torch.ones(2)})
+    def fail(*a, **k): raise OSError(err, os.strerror(err))
+    monkeypatch.setattr(C.torch if where == "torch.save" else C.os, where.split(".")[1], fail)
+    with pytest.raises(OSError) as e:
+        save_checkpoint(tmp_path, 2, {"w": torch.zeros(2)})
+    assert e.value.errno == err and e.value.filename == str(checkpoint_path(tmp_path, 2))
+    assert f"cannot write checkpoint: {os.strerror(err)}: '{checkpoint_path(tmp_path, 2)}'" in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-00000001.pt"], "the temporary file is removed"
+    monkeypatch.undo()
+    assert load_checkpoint(checkpoint_path(tmp_path, 1))["w"].tolist() == [1.0, 1.0]
+
+
+def test_disk_full_during_training_stops_with_the_checkpoint_path(tmp_path, monkeypatch):
+    real, calls = torch.save, []
+    def save(obj, f, *a, **k):  # the second checkpoint write finds the disk full half-way
+        calls.append(1)
+        if len(calls) == 2: f.write(b"partial"); raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(obj, f, *a, **k)
+    monkeypatch.setattr(C.torch, "save", save)
+    cfg = TrainConfig(out_dir=str(tmp_path / "full"), max_steps=6, batch_size=4, checkpoint_every=2, progress=False)
+    ckdir = tmp_path / "full" / "checkpoints"
+    with pytest.raises(OSError, match=re.escape(f"No space left on device: '{checkpoint_path(ckdir, 4)}'")):
+        train(tiny_unet(None), ShapesDataset(16, 8), cfg)
+    assert [p.name for p in ckdir.iterdir()] == ["ckpt-00000002.pt"]
+    assert load_checkpoint(ckdir / "ckpt-00000002.pt")["step"] == 2
 
 
 # -- non-finite loss --------------------------------------------------------------------------------------------
@@ -172,6 +223,15 @@ BAD = [  # (train settings, model num_classes, expected message)
     (dict(data_key="video"), NUM_CLASSES, "dataset items must be dicts holding 'video'"),
     (dict(), 10, "18 classes need a model with num_class_embeds = 19"),
     (dict(batchsize=4), NUM_CLASSES, "unknown training setting 'batchsize'; did you mean 'batch_size'?"),
+    (dict(lr="fast"), NUM_CLASSES, "training setting 'lr' = 'fast' cannot be read as float"),
+    (dict(cpu="maybe"), NUM_CLASSES, "training setting 'cpu' = 'maybe' cannot be read as bool (true/false, yes/no, 1/0)"),
+    (dict(max_steps=2.5), NUM_CLASSES, "training setting 'max_steps' = 2.5 cannot be read as int"),
+    (dict(adam_betas=[0.9]), NUM_CLASSES, "training setting 'adam_betas' = [0.9] cannot be read as tuple[float, float]"),
+    (dict(weighting_kwargs="gamma=1"), NUM_CLASSES, "training setting 'weighting_kwargs' = 'gamma=1' cannot be read as dict"),
+    (dict(mixed_precision=False), NUM_CLASSES, "cannot be read as str; YAML reads unquoted yes/no/on/off/true/false as booleans"),
+    (dict(weight_frame="eps"), NUM_CLASSES, "weight_frame must be one of ('native', 'epsilon')"),
+    (dict(schedule="scaled_linear", zero_terminal_snr=True), NUM_CLASSES,
+     "zero terminal SNR needs prediction_type 'v_prediction' (or 'sample'), not 'epsilon'"),
 ]
 
 
@@ -198,6 +258,56 @@ def test_unconditional_model_with_dropout_and_existing_run_fail_early(tmp_path):
     cfg.resume, cfg.lr = True, 1e-3
     with pytest.raises(ValueError, match=r"settings differ from the checkpoint's .*'lr': \(0.0001, 0.001\)"):
         train(tiny_unet(None), data, cfg)
+
+
+# -- typed run files ---------------------------------------------------------------------------------------------
+
+def test_yaml_strings_are_converted_to_the_declared_types(tmp_path):
+    path = run_file(tmp_path, "typed", max_steps=2, batch_size=4, lr=0.5, adam_eps=0.5, cpu=False, ema_decay=0.5)
+    text = path.read_text()
+    for old, new in [("lr: 0.5", "lr: 1e-4"), ("adam_eps: 0.5", "adam_eps: 1e-8"), ("cpu: false", "cpu: 'No'"),
+                     ("ema_decay: 0.5", "ema_decay: null")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)  # what a person writes: YAML reads 1e-4 (no dot) as the string "1e-4"
+    train_section = yaml.safe_load(text)["train"]
+    assert train_section["lr"] == "1e-4" and train_section["adam_eps"] == "1e-8"
+    assert main(["--config", str(path), "--set", "train.max_grad_norm=none", "train.seed=7.0"]) == 2
+    saved = json.loads((tmp_path / "typed" / "config.json").read_text())
+    assert (saved["lr"], saved["adam_eps"], saved["cpu"], saved["ema_decay"], saved["max_grad_norm"], saved["seed"]) == \
+        (1e-4, 1e-8, False, None, None, 7)
+    assert type(saved["seed"]) is int
+
+
+def test_from_dict_types():
+    c = TrainConfig.from_dict({"lr": "1e-4", "adam_eps": "1e-8", "max_steps": "1e3", "cpu": "TRUE", "progress": 0,
+                               "adam_betas": ["0.9", 0.99], "max_grad_norm": "2", "weighting_kwargs": {"gamma": 1}})
+    assert (c.lr, c.adam_eps, c.max_steps, c.cpu, c.progress, c.adam_betas, c.max_grad_norm) == \
+        (1e-4, 1e-8, 1000, True, False, (0.9, 0.99), 2.0)
+    assert type(c.lr) is float and type(c.max_steps) is int and type(c.max_grad_norm) is float
+    for word, value in [("yes", True), ("No", False), ("1", True), ("0", False), ("false", False)]:
+        assert TrainConfig.from_dict({"resume": word}).resume is value
+    for bad in ("maybe", "on", "y", "2", 2):
+        with pytest.raises(ValueError, match=re.escape(f"'resume' = {bad!r} cannot be read as bool")):
+            TrainConfig.from_dict({"resume": bad})
+    with pytest.raises(ValueError, match=re.escape("training setting 'lr' = 'fast' cannot be read as float")):
+        TrainConfig.from_dict({"lr": "fast"})
+    with pytest.raises(ValueError, match=re.escape("'batch_size' = True cannot be read as int")):
+        TrainConfig.from_dict({"batch_size": True})
+    with pytest.raises(ValueError, match=re.escape("'ema_decay' = 'slow' cannot be read as float or None")):
+        TrainConfig.from_dict({"ema_decay": "slow"})
+
+
+# -- loss weighting frame ---------------------------------------------------------------------------------------
+
+def test_weight_frame_native_trains_every_t_of_a_zero_terminal_snr_v_model():
+    z = Schedule("scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
+    assert torch.equal(MSEObjective(z).weights, torch.ones(1000))  # the plain v-MSE, t = 999 included
+    cfg = TrainConfig(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
+    assert torch.equal(make_objective(cfg, cfg.make_schedule()).weights, torch.ones(1000))
+    eps = make_objective(TrainConfig(**{**cfg.__dict__, "weight_frame": "epsilon"}), z).weights
+    torch.testing.assert_close(eps[:999], z.alphas_cumprod[:999], rtol=1e-5, atol=1e-7)  # eps-MSE = ab * v-MSE
+    assert eps[990:999].max() < 1e-4
 
 
 # -- tiny end-to-end runs ---------------------------------------------------------------------------------------

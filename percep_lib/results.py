@@ -142,6 +142,7 @@ def save_results(name: str, # experiment name: the folder under root
                  figures: dict | None = None, # file stem -> figure
                  title: str | None = None, # heading of results.md (default: the name)
                  notes: str = "", # markdown appended under the table (what differs from the paper, caveats)
+                 summary: str = "", # markdown shown first, under "## Summary" (e.g. a compact table and the verdict)
                  root: str | Path | None = None, # default: [paths] results of settings.ini
                  overwrite: bool = False) -> Path: # replace earlier results in results/<name>/
     "Write results.csv, results.md (ours beside the paper's, with provenance and machine), config.json (with `environment()`) and figures; return the folder."
@@ -164,7 +165,8 @@ def save_results(name: str, # experiment name: the folder under root
             f"| seed | {seed} |", f"| git commit | {commit} |", f"| date | {now} |",
             f"| machine | {env['cpu']} ({env['cpu_capability']}), {env['torch_threads']} torch threads"
             + (f", GPU {env['gpu']}" if env["gpu"] else "") + " |", ""]
-    body = ["## Results" + (" (ours beside the paper's)" if paper is not None else ""), "", markdown_table(table), ""]
+    body = ["## Summary", "", summary.strip(), ""] if summary else []
+    body += ["## Results" + (" (ours beside the paper's)" if paper is not None else ""), "", markdown_table(table), ""]
     if notes: body += [notes.strip(), ""]
     body += [f"![{stem}]({stem}.png)\n" for stem in figures or {}]
     (out / "results.md").write_text("\n".join(head + body))

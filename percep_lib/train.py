@@ -21,10 +21,10 @@ from .conditioning import Conditioner
 from .checkpoints import (
     EMA, checkpoint_path, save_checkpoint, list_checkpoints, latest_checkpoint, prune_checkpoints, set_rng_state,
     step_generator, StepBatchSampler, gather_rng)
-from .conditioning import TextConditioner, WordTokenizer, tiny_text_encoder  # still importable from here (nbs/05_sp_finetune.ipynb)
 
 # %% auto #0
-__all__ = ['to_field_type', 'TrainConfig', 'check_inputs', 'NonFiniteLossError', 'TrainResult', 'read_metrics', 'train']
+__all__ = ['LR_SCHEDULES', 'to_field_type', 'TrainConfig', 'check_inputs', 'NonFiniteLossError', 'TrainResult', 'read_metrics',
+           'train']
 
 # %% ../nbs/toolkit/train.ipynb #8478b2de
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}  # accepted spellings, any case
@@ -83,6 +83,8 @@ def to_field_type(name: str, # the setting, for the message
         raise ValueError(f"training setting {name!r} = {value!r} cannot be read as {_type_name(tp)}{hint}") from None
 
 # %% ../nbs/toolkit/train.ipynb #f986020e
+LR_SCHEDULES = ("constant", "cosine")  # what the lr does after warm-up
+
 @dataclass
 class TrainConfig:
     "Settings of a training run (everything except the model and the data)."
@@ -91,7 +93,8 @@ class TrainConfig:
     batch_size: int = 16 # per process and micro-batch
     grad_accum: int = 1 # micro-batches per optimiser step
     lr: float = 1e-4 # AdamW learning rate
-    lr_warmup_steps: int = 0 # linear warm-up from 0, then constant
+    lr_warmup_steps: int = 0 # linear warm-up from 0, then the lr_schedule
+    lr_schedule: str = "constant" # after warm-up: "constant", or "cosine" decay to 0 at max_steps
     weight_decay: float = 0.0 # AdamW weight decay
     adam_betas: tuple[float, float] = (0.9, 0.999) # AdamW betas
     adam_eps: float = 1e-8 # AdamW epsilon
@@ -137,6 +140,7 @@ class TrainConfig:
             (self.grad_accum >= 1, f"grad_accum must be >= 1, got {self.grad_accum}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.lr_warmup_steps >= 0, f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, not {self.lr_schedule!r}"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}"),
             (self.ema_decay is None or 0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay}"),
             (0 <= self.p_uncond < 1, f"p_uncond must lie in [0, 1), got {self.p_uncond}"),
@@ -218,12 +222,18 @@ def read_metrics(path: str | Path, # a metrics.jsonl
 
 def _same_run(saved: dict, config: TrainConfig):
     free = {"out_dir", "max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "resume", "num_workers", "progress"}
+    if config.lr_schedule != "constant": free.discard("max_steps")  # a decaying lr depends on the run's length
     now = json.loads(json.dumps(dataclasses.asdict(config)))
     diff = {k: (saved.get(k), now[k]) for k in now if k not in free and saved.get(k) != now[k]}
     if diff: raise ValueError(f"resume=True but the settings differ from the checkpoint's (saved, now): {diff}")
 
-def _warmup(steps: int):
-    return lambda i: 1.0 if steps == 0 else min(1.0, (i + 1) / steps)
+def _lr_factor(warmup: int, schedule: str = "constant", total: int = 1):
+    "The factor on lr after i scheduler steps: linear warm-up over `warmup` steps, then constant or cosine to 0 at `total`."
+    def f(i):
+        if i < warmup: return (i + 1) / warmup
+        if schedule == "constant": return 1.0
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warmup) / max(1, total - warmup))))
+    return f
 
 # %% ../nbs/toolkit/train.ipynb #46d3bea0
 def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained in place
@@ -257,13 +267,13 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
                                 f"fix out_dir, or set resume=False to start a new run")
     if not config.resume and list_checkpoints(ckdir):
         raise FileExistsError(f"{ckdir} already holds checkpoints: pass resume=True to continue, or use another out_dir")
-    if found: _same_run({"weight_frame": "epsilon", **found[1]["config"]}, config)  # runs saved before weight_frame existed used "epsilon"
+    if found: _same_run({"weight_frame": "epsilon", "lr_schedule": "constant", **found[1]["config"]}, config)  # runs saved before weight_frame existed used "epsilon"
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not params: raise ValueError("nothing to train: no parameter requires grad")
 
     # -- state: built, then overwritten from the checkpoint when resuming
     opt = torch.optim.AdamW(params, lr=config.lr, betas=config.adam_betas, eps=config.adam_eps, weight_decay=config.weight_decay)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup(config.lr_warmup_steps))
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(config.lr_warmup_steps, config.lr_schedule, config.max_steps))
     model, opt = acc.prepare(model, opt)
     net = acc.unwrap_model(model)
     ema = EMA(net, config.ema_decay) if config.ema_decay is not None else None

@@ -52,3 +52,11 @@ def test_readme_shows_the_committed_main_table():
     assert "results/05_sp_finetune/results.md" in readme, "README links the full table"
     for what in ["| profile | default |", "| metric backbone |", "| seed |", "| git commit |", "| machine |"]:
         assert what in md, what
+
+
+def test_library_notebooks_are_committed_with_their_plots():
+    "Read where people read them (no docs site is built), the lessons show their figures: tests/refresh_notebooks.py saves them."
+    import json
+    for nb in sorted(ROOT.glob("nbs/0[0-3]_*.ipynb")):
+        outs = [o for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", [])]
+        assert any("image/png" in o.get("data", {}) for o in outs), f"{nb.name} has no saved plot: run python tests/refresh_notebooks.py {nb.relative_to(ROOT)}"

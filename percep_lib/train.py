@@ -24,7 +24,7 @@ from .checkpoints import (
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'to_field_type', 'TrainConfig', 'check_inputs', 'NonFiniteLossError', 'TrainResult', 'read_metrics',
-           'train']
+           'to_device', 'train']
 
 # %% ../nbs/toolkit/train.ipynb #8478b2de
 _BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}  # accepted spellings, any case
@@ -227,6 +227,13 @@ def _same_run(saved: dict, config: TrainConfig):
     diff = {k: (saved.get(k), now[k]) for k in now if k not in free and saved.get(k) != now[k]}
     if diff: raise ValueError(f"resume=True but the settings differ from the checkpoint's (saved, now): {diff}")
 
+def to_device(thing, device):
+    "Move an objective or a conditioner to `device`: its own tables (its `.to`) and the networks it holds (e.g. SP's perceptual copy)."
+    if hasattr(thing, "to"): thing.to(device)
+    for v in getattr(thing, "__dict__", {}).values():
+        if isinstance(v, nn.Module): v.to(device)
+    return thing
+
 def _lr_factor(warmup: int, schedule: str = "constant", total: int = 1):
     "The factor on lr after i scheduler steps: linear warm-up over `warmup` steps, then constant or cosine to 0 at `total`."
     def f(i):
@@ -288,10 +295,7 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
         if len(rngs) == acc.num_processes: set_rng_state(rngs[rank])
         else: warnings.warn(f"checkpoint saved by {len(rngs)} processes, resuming on {acc.num_processes}: global RNG states not restored")
         step = state["step"]
-    for thing in (objective, conditioner):  # their tables and networks (e.g. SP's perceptual copy) go to the device
-        if hasattr(thing, "to"): thing.to(acc.device)
-        for v in getattr(thing, "__dict__", {}).values():
-            if isinstance(v, nn.Module): v.to(acc.device)
+    for thing in (objective, conditioner): to_device(thing, acc.device)
 
     # -- side effects start here, on the main process only
     if acc.is_main_process:

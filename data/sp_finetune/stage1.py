@@ -10,7 +10,7 @@ The EMA weights of phase 2's last checkpoint become data/sp_finetune/stage1_defa
 unguided 25-step samples of 192 held-out captions (the MSE row of the main table), and the v-MSE at t = T against its
 floor (at SNR 0 the best v-prediction is -E[x0 | caption], so no model can go below the caption-wise variance of x0).
 """
-import argparse, collections, json, subprocess, sys, time
+import argparse, collections, json, subprocess, sys
 from pathlib import Path
 import torch, yaml
 from percep_lib.checkpoints import load_weights

@@ -8,12 +8,12 @@ raw weights), the gradient's signal share at its batch, and the trend of its log
 results/05_sp_finetune/stage2_sweep/ (results.md, results.csv, config.json). The default profile of
 nbs/05_sp_finetune.ipynb takes its stage-2 learning rate and batch from this table.
 """
-import argparse, json, shutil, sys, tempfile, time
+import argparse, shutil, sys, tempfile, time
 from pathlib import Path
-import pandas as pd, torch
+import pandas as pd
 from percep_lib.experiment import build_parts, build_data, finetune, gradient_signal, load_model, own_loss_table, stage_config
 from percep_lib.data import ShapesDataset
-from percep_lib.results import save_results, pin_determinism, environment, git_commit, markdown_table
+from percep_lib.results import save_results, pin_determinism, environment, git_commit
 from percep_lib.sp_loss import frozen_copy
 from percep_lib.train import TrainConfig
 

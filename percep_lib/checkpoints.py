@@ -133,11 +133,10 @@ def gather_rng(acc: Accelerator) -> list[dict]:
 
 # %% ../nbs/toolkit/checkpoints.ipynb #94be9894
 def step_generator(seed: int, # the run's seed
-                   rank: int, # process index
-                   micro_step: int, # global micro-batch index (step * grad_accum + i)
+                   slot: int, # global micro-batch slot: (step * grad_accum + i) * processes + rank
                    device: str | torch.device = "cpu") -> torch.Generator:
-    "A generator on `device` seeded by a hash of (seed, rank, micro_step)."
-    s = int(np.random.SeedSequence([seed, rank, micro_step]).generate_state(1, np.uint64)[0] >> 1)
+    "A generator on `device` seeded by a hash of (seed, slot): the same draws for the same slot whatever the process count."
+    s = int(np.random.SeedSequence([seed, 0, slot]).generate_state(1, np.uint64)[0] >> 1)  # the 0: runs made before slots keep their draws
     return torch.Generator(device=device).manual_seed(s)
 
 # %% ../nbs/toolkit/checkpoints.ipynb #f2ddcc23

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Iterable
 import torch
 from torch import Tensor, nn
+from .config import SettingMissing, settings
 
 # %% auto #0
-__all__ = ['Conditioner', 'ClassConditioner', 'WordTokenizer', 'tiny_text_encoder', 'TextConditioner']
+__all__ = ['SD21_PIECES', 'Conditioner', 'ClassConditioner', 'WordTokenizer', 'tiny_text_encoder', 'TextConditioner',
+           'check_sd21_folder']
 
 # %% ../nbs/toolkit/conditioning.ipynb #b64c0fef
 class Conditioner:
@@ -138,3 +140,28 @@ class TextConditioner(Conditioner):
     def null(self, n): return self.encode([""] * n)
     def drop(self, captions, mask): return ["" if m else c for c, m in zip(captions, mask.tolist())]
     def to(self, device): self.text_encoder.to(device); return self
+
+# %% ../nbs/toolkit/conditioning.ipynb #d57ad56c
+SD21_PIECES = {  # piece of a diffusers Stable Diffusion folder -> file patterns, any of which will do
+    "model_index.json": ("model_index.json",),
+    "unet/config.json": ("unet/config.json",),
+    "unet/ weights (diffusion_pytorch_model.safetensors or .bin)": ("unet/diffusion_pytorch_model*.safetensors", "unet/diffusion_pytorch_model*.bin"),
+    "vae/config.json": ("vae/config.json",),
+    "vae/ weights (diffusion_pytorch_model.safetensors or .bin)": ("vae/diffusion_pytorch_model*.safetensors", "vae/diffusion_pytorch_model*.bin"),
+    "text_encoder/config.json": ("text_encoder/config.json",),
+    "text_encoder/ weights (model.safetensors or pytorch_model.bin)": ("text_encoder/model*.safetensors", "text_encoder/pytorch_model*.bin"),
+    "tokenizer/vocab.json": ("tokenizer/vocab.json", "tokenizer/tokenizer.json"),
+    "tokenizer/merges.txt": ("tokenizer/merges.txt", "tokenizer/tokenizer.json"),
+    "scheduler/scheduler_config.json": ("scheduler/scheduler_config.json",),
+}
+
+def check_sd21_folder(path: str | Path | None = None, # the folder (default: settings [weights] sd21)
+                      key: str = "[weights] sd21", # the setting the error names
+                     ) -> Path:
+    "The folder, if it holds every piece of a diffusers SD2.1 folder (SD21_PIECES); else `SettingMissing` naming the key, the folder and the first missing piece."
+    expect = "a diffusers folder of Stable Diffusion 2.1-base (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+    path = Path(path) if path is not None else settings().path_of("weights", "sd21", expect=expect)
+    if not path.is_dir(): raise SettingMissing(f"{key} = {path}: not a folder (expected {expect})")
+    for piece, patterns in SD21_PIECES.items():
+        if not any(any(path.glob(p)) for p in patterns): raise SettingMissing(f"{key} = {path}: no {piece} (expected {expect})")
+    return path

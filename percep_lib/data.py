@@ -508,8 +508,11 @@ class CocoCaptions(Dataset):
                 ):
         root = Path(root) if root is not None else settings().path_of("data", "coco2014", expect="the MS-COCO 2014 folder holding val2014/ and annotations/")
         ann = root / "annotations" / f"captions_{split}.json"
-        if not ann.is_file(): raise FileNotFoundError(f"{ann} not found: expected the COCO captions file in {root}/annotations/")
-        meta = json.loads(ann.read_text())
+        if not ann.is_file(): raise FileNotFoundError(f"{ann} not found")
+        try: meta = json.loads(ann.read_bytes())
+        except ValueError as e: raise ValueError(f"{ann}: not a JSON file ({e})") from None
+        if not (isinstance(meta, dict) and isinstance(meta.get("images"), list) and isinstance(meta.get("annotations"), list)):
+            raise ValueError(f"{ann}: not a COCO captions file (no 'images' and 'annotations' lists)")
         files = {im["id"]: im["file_name"] for im in meta["images"]}
         pairs, seen = [], set()
         for a in meta["annotations"]:
@@ -580,7 +583,7 @@ def from_settings(key: str, # a [data] key of settings.ini: ffhq, celebahq, metf
                   size: int = 256, # output side in pixels
                   **kwargs, # passed on to the dataset class
                  ) -> Dataset:
-    "The dataset that settings.ini's `[data] key` points to; `SettingMissing` naming the key when it is not on this machine."
+    "The dataset that settings.ini's `[data] key` points to; errors name the key (`SettingMissing` when it is not on this machine)."
     kinds = {"ffhq": (ImageFolderDataset, "an image folder or .zip (FFHQ)", {}),
              "celebahq": (ImageFolderDataset, "an image folder or .zip (CelebA-HQ)", {}),
              "metfaces": (ImageFolderDataset, "an image folder or .zip (MetFaces)", {}),
@@ -589,7 +592,13 @@ def from_settings(key: str, # a [data] key of settings.ini: ffhq, celebahq, metf
              "video": (VideoFramesDataset, "a folder with one sub-folder of frame images per video", {})}
     if key not in kinds: raise KeyError(f"unknown dataset {key!r}: choose from {list(kinds)}")
     cls, expect, extra = kinds[key]
-    return cls(settings().path_of("data", key, expect=expect), size=size, **{**extra, **kwargs})
+    root = settings().path_of("data", key, expect=expect)
+    try: return cls(root, size=size, **{**extra, **kwargs})
+    except (FileNotFoundError, ValueError) as e:  # a partial or wrong folder: the same error, naming the setting
+        msg = f"[data] {key} = {root}: {e} (expected {expect})"
+        try: err = type(e)(msg)
+        except TypeError: err = (FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError)(msg)
+        raise err from None
 
 # %% ../nbs/toolkit/data.ipynb #66257576
 def stack_samples(ds: Dataset, # any dataset of dicts (or of tensors)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/toolkit/experiment.ipynb #bb398d4a
 from __future__ import annotations
-import copy, json, math, time, warnings
+import copy, dataclasses, json, math, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -12,33 +12,34 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from .config import settings
 from .cli import build_conditioner
-from .conditioning import Conditioner, TextConditioner
+from .conditioning import Conditioner, TextConditioner, check_sd21_folder
 from .data import ShapesDataset, from_settings, PALETTE, SHAPES
 from .metrics import DOMAIN_NET_NAME, fidelity_metrics, shape_metrics, repo_root
 from .objectives import make_objective
 from .sample import Samples, sample
 from .schedules import Schedule
 from .results import markdown_table
-from .train import TrainConfig, list_checkpoints, to_device, train
+from .checkpoints import load_weights
+from .train import TrainConfig, list_checkpoints, read_metrics, to_device, train
 
 # %% auto #0
 __all__ = ['SHAPES_VOCAB', 'RATES', 'ORDER', 'resolve_profile', 'Parts', 'shapes_conditioner', 'build_parts', 'EvalSet',
-           'build_data', 'stage_config', 'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'save_model',
-           'sample_grid', 'pick', 'compare', 'verdict_lines', 'loss_trend', 'rerun_moves', 'with_se', 'row_label',
-           'compact_table', 'rerun_report', 'paper_table', 'heldout_loss', 'own_loss_table', 'gradient_signal']
+           'train_data', 'build_data', 'stage_config', 'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows',
+           'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines', 'loss_trend', 'rerun_moves', 'with_se',
+           'row_label', 'compact_table', 'rerun_report', 'paper_table', 'heldout_loss', 'own_loss_table',
+           'gradient_signal']
 
 # %% ../nbs/toolkit/experiment.ipynb #fa2029f6
 def resolve_profile(profiles: dict, # profile name -> settings dict
                     name: str, # the chosen profile
-                    **overrides) -> dict: # explicit parameters; -1, "" and None mean "the profile's"
+                    **overrides) -> dict: # explicit parameters; -1, "", empty sequences and None mean "the profile's"
     "The settings of profile `name` with every explicit override on top; ValueError for an unknown profile or setting."
     if name not in profiles: raise ValueError(f"unknown profile {name!r}; choose one of {list(profiles)}")
     P = dict(profiles[name])
     for k, v in overrides.items():
         if k not in P: raise ValueError(f"{k!r} is not a setting of profile {name!r}; its settings are {sorted(P)}")
-        if not (v is None or (isinstance(v, str) and v == "") or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == -1)):
+        if not (v is None or (isinstance(v, (str, list, tuple)) and len(v) == 0) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == -1)):
             P[k] = v
     return P
 
@@ -55,6 +56,7 @@ class Parts:
     to_latents: Callable[[Tensor], Tensor] | None = None # x0 -> latents (None: the model works on pixels)
     decode: Callable[[Tensor], Tensor] | None = None # latents -> images in [-1, 1] on the CPU (None: pixels already)
     device: str = "cpu"
+    recipe: dict | None = None # build_parts(**recipe, device=...) builds these parts again (in another process)
 
     def images(self, z: Tensor) -> Tensor:
         "Model-space samples as images in [-1, 1] on the CPU."
@@ -81,7 +83,7 @@ def build_parts(P: dict, # profile settings: source, latents, resolution, and fo
     "The denoiser factory, conditioner, schedule and latent codec of a profile."
     vae = None
     if P["source"] == "sd21":
-        sd = settings().path_of("weights", "sd21", expect="a diffusers folder of Stable Diffusion 2.1-base (model_index.json, unet/, vae/, text_encoder/, tokenizer/)")
+        sd = check_sd21_folder()  # every piece there, or an error naming [weights] sd21 and the first missing one
         new_model = lambda: UNet2DConditionModel.from_pretrained(sd, subfolder="unet")
         cond = TextConditioner.from_pretrained(sd)
         if P["latents"] == "sd21": vae = AutoencoderKL.from_pretrained(sd, subfolder="vae")
@@ -98,14 +100,15 @@ def build_parts(P: dict, # profile settings: source, latents, resolution, and fo
     if P["latents"] not in ("pixels", "tiny-vae", "sd21"): raise ValueError(f"unknown latents {P['latents']!r}; choose 'pixels', 'tiny-vae' or 'sd21'")
     cond.to(device)
     sched = TrainConfig(**schedule).make_schedule()  # the same fields a stage's TrainConfig takes
-    if vae is None: return Parts(new_model, cond, sched, (3, P["resolution"], P["resolution"]), device=device)
+    recipe = dict(P=P, schedule=schedule, seed=seed)
+    if vae is None: return Parts(new_model, cond, sched, (3, P["resolution"], P["resolution"]), device=device, recipe=recipe)
     vae = vae.eval().requires_grad_(False).to(device)
     sf = vae.config.scaling_factor
     to_lat = lambda x: vae.encode(x.to(device)).latent_dist.mode() * sf  # the mode: deterministic, so runs resume exactly
     @torch.no_grad()
     def decode(z): return torch.cat([vae.decode(c.to(device) / sf).sample.clamp(-1, 1).cpu() for c in z.split(32)])
     side = P["resolution"] // 2 ** (len(vae.config.block_out_channels) - 1)
-    return Parts(new_model, cond, sched, (vae.config.latent_channels, side, side), to_lat, decode, device)
+    return Parts(new_model, cond, sched, (vae.config.latent_channels, side, side), to_lat, decode, device, recipe)
 
 # %% ../nbs/toolkit/experiment.ipynb #8c0f1d00
 @dataclass
@@ -118,15 +121,21 @@ class EvalSet:
 
     def __len__(self): return len(self.captions)
 
+def train_data(P: dict, # profile settings: source, resolution (and n_train for "tiny")
+               seed: int = 0) -> Dataset:
+    "The training set of a profile; its `recipe` (train_data(**recipe)) builds it again in another process."
+    if P["source"] == "sd21": ds = from_settings("laion_subset", size=P["resolution"])
+    elif P["source"] == "tiny": ds = ShapesDataset(P["n_train"], size=P["resolution"], seed=seed)
+    else: raise ValueError(f"unknown source {P['source']!r}; choose 'tiny' or 'sd21'")
+    ds.recipe = dict(P=P, seed=seed)
+    return ds
+
 def build_data(P: dict, # profile settings: source, resolution, n_eval (and n_train for "tiny")
                seed: int = 0) -> tuple[Dataset, EvalSet]: # the training set (seeded), the held-out evaluation set (seed + 1000)
     "The training dataset and the evaluation set of a profile."
-    if P["source"] == "sd21":
-        train_set = from_settings("laion_subset", size=P["resolution"])
-        eval_ds = from_settings("coco2014", size=P["resolution"], n=P["n_eval"])  # the first n captions of COCO 2014 val
-    else:
-        train_set = ShapesDataset(P["n_train"], size=P["resolution"], seed=seed)
-        eval_ds = ShapesDataset(P["n_eval"], size=P["resolution"], seed=seed + 1000)  # held-out captions and references
+    train_set = train_data(P, seed)
+    if P["source"] == "sd21": eval_ds = from_settings("coco2014", size=P["resolution"], n=P["n_eval"])  # the first n captions of COCO 2014 val
+    else: eval_ds = ShapesDataset(P["n_eval"], size=P["resolution"], seed=seed + 1000)  # held-out captions and references
     n = min(P["n_eval"], len(eval_ds))
     if len(train_set) < n: raise ValueError(f"the training set has {len(train_set)} images, fewer than n_eval = {n} for the ground-truth row")
     items = [eval_ds[i] for i in range(n)]
@@ -155,12 +164,32 @@ class Tuned:
         if which not in ("ema", "raw"): raise ValueError(f"weights are 'ema' or 'raw', not {which!r}")
         return self.ema if which == "ema" else self.raw
 
+def _finetune_launched(init, dataset, config, parts, perceptual, processes) -> Tuned:
+    "`finetune` on `processes` processes: write the stage folder, launch, read the final checkpoint back."
+    from percep_lib.launch import launch_stage, per_process_accum, write_stage
+    if parts.recipe is None or getattr(dataset, "recipe", None) is None:
+        raise ValueError("training on several processes builds the parts and the training set again in each process: "
+                         "pass parts from build_parts and the training set from train_data (or build_data)")
+    config = dataclasses.replace(config, grad_accum=per_process_accum(config.grad_accum, processes))  # the same global batch
+    t0, out = time.perf_counter(), Path(config.out_dir)
+    done = [s for s, _ in list_checkpoints(out / "checkpoints")] if config.resume else []
+    if not done or max(done) < config.max_steps:  # a stage that had finished is read back, not launched
+        threads = max(1, torch.get_num_threads() // processes)
+        stage = write_stage(config, parts.recipe, dataset.recipe, init, perceptual, threads=threads)
+        launch_stage(stage, processes, config.mixed_precision, threads=threads, quiet=not config.progress)
+    raw, ema = parts.new_model(), parts.new_model()
+    load_weights(raw, out, ema=False); load_weights(ema, out, ema=True)
+    raw, ema = raw.to(parts.device).eval(), ema.to(parts.device).eval()
+    return Tuned(ema if config.ema_decay is not None else raw, raw, read_metrics(out / "metrics.jsonl"), time.perf_counter() - t0)
+
 def finetune(init: nn.Module | None, # the model to continue (copied, left untouched); None: a new model from parts
              dataset, # the training set
-             config: TrainConfig, # the stage's settings (objective, steps, lr, batch, ...)
+             config: TrainConfig, # the stage's settings (objective, steps, lr, batch, ...); grad_accum counts all processes' micro-batches
              parts: Parts, # conditioner, latent codec and device
-             perceptual: nn.Module | None = None) -> Tuned: # the frozen network of the "sp" objective
+             perceptual: nn.Module | None = None, # the frozen network of the "sp" objective
+             processes: int = 1) -> Tuned: # >= 2: train on that many processes (`percep_lib.launch`)
     "Train a copy of `init` (or a new model) with `config`; return its EMA and raw weights."
+    if processes > 1: return _finetune_launched(init, dataset, config, parts, perceptual, processes)
     model = (copy.deepcopy(init) if init is not None else parts.new_model()).train()
     t0 = time.perf_counter()
     res = train(model, dataset, config, schedule=parts.schedule, conditioner=parts.conditioner, perceptual=perceptual,
@@ -488,6 +517,8 @@ def gradient_signal(model: nn.Module, # the model at which to measure (not chang
                     multiples: Sequence[int] = (1, 2, 4, 8, 16)) -> pd.DataFrame: # batch sizes to report, as multiples of config.batch_size
     "The estimated share of signal in a mini-batch gradient of `config`'s objective at `model`, per batch size."
     if n_batches < 2: raise ValueError("n_batches must be >= 2 to separate signal from noise")
+    if n_batches * config.batch_size > len(dataset):
+        raise ValueError(f"{n_batches} disjoint batches of {config.batch_size} need {n_batches * config.batch_size} images; the dataset has {len(dataset)}")
     model = copy.deepcopy(model).train()
     objective = to_device(objective or make_objective(config, parts.schedule, perceptual), parts.device)
     to_device(parts.conditioner, parts.device)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/toolkit/metrics.ipynb #b8aed0ad
 from __future__ import annotations
-import math, warnings
+import functools, math, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -26,11 +26,11 @@ __all__ = ['N_CLASSES', 'POS_GRID', 'SIZE_BINS', 'SIZE_RANGE', 'AUGMENT', 'FIRST
            'FEATURE_EXTRACTOR_WEIGHTS', 'SOLID_TOL', 'CORRUPTIONS', 'LPIPS_WEIGHT_KEYS', 'LPIPS_FALLBACKS',
            'VIDEO_FALLBACKS', 'ShapesNet', 'shape_targets', 'domain_training_set', 'perturb', 'standardize_features',
            'domain_net_accuracy', 'fit_domain_net', 'repo_root', 'domain_net_path', 'load_domain_net',
-           'FeatureExtractorShapesNet', 'feature_extractor_weights', 'UInt8Images', 'fidelity_features',
-           'fidelity_metrics', 'frechet_distance', 'kid_kernel', 'bootstrap_fid_kid', 'analyze_shape', 'analyze_shapes',
-           'binomial_se', 'shape_metrics', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone',
-           'validation_summary', 'plot_validation', 'lpips_model', 'lpips_distance', 'load_i3d', 'i3d_features',
-           'temporal_change', 'video_metrics', 'video_shape_metrics']
+           'FeatureExtractorShapesNet', 'inception_skeleton', 'check_inception_weights', 'feature_extractor_weights',
+           'UInt8Images', 'fidelity_features', 'fidelity_metrics', 'frechet_distance', 'kid_kernel',
+           'bootstrap_fid_kid', 'analyze_shape', 'analyze_shapes', 'binomial_se', 'shape_metrics', 'gaussian_blur',
+           'map_levels', 'redraw', 'validate_backbone', 'validation_summary', 'plot_validation', 'lpips_model',
+           'lpips_distance', 'load_i3d', 'i3d_features', 'temporal_change', 'video_metrics', 'video_shape_metrics']
 
 # %% ../nbs/toolkit/metrics.ipynb #96b25929
 N_CLASSES, POS_GRID, SIZE_BINS, SIZE_RANGE = len(SHAPES) * len(PALETTE), 4, 4, (0.10, 0.40)  # ShapesNet's label spaces
@@ -232,19 +232,63 @@ class FeatureExtractorShapesNet(FeatureExtractorBase):
 
 if DOMAIN_NET_NAME not in FEATURE_EXTRACTORS_REGISTRY: register_feature_extractor(DOMAIN_NET_NAME, FeatureExtractorShapesNet)
 
+# %% ../nbs/toolkit/metrics.ipynb #26ef701f
+def inception_skeleton(device: str = "meta", # "meta": shapes only; a real device: random (PyTorch default) initialisation
+                      ) -> nn.Module:
+    "torch-fidelity's `inception-v3-compat` network (FeatureExtractorInceptionV3) with no weights loaded and nothing downloaded."
+    from unittest import mock
+    import torch_fidelity.feature_extractor_inceptionv3 as fi
+    with mock.patch.object(fi, "load_state_dict_from_url", lambda *a, **k: {}), \
+         mock.patch.object(fi.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None), torch.device(device):
+        return fi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+
+# %% ../nbs/toolkit/metrics.ipynb #177f7b26
+def _reason(e: Exception) -> str:
+    "An exception in a few words: its type and the first sentence of its message."
+    first = (str(e).strip().splitlines() or [""])[0].split(". ")[0][:200]
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+@functools.lru_cache(maxsize=8)
+def _inception_problem(path: str, stamp: tuple) -> str | None:
+    "What is wrong with an Inception weights file (None: nothing); cached per (path, size and time)."
+    try: sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e: return f"not a PyTorch state dict ({_reason(e)})"
+    if not isinstance(sd, dict): return f"holds a {type(sd).__name__}, not a state dict"
+    want = inception_skeleton().state_dict()
+    for k, v in want.items():
+        if k not in sd:
+            if k.endswith("num_batches_tracked"): continue  # optional: batch norm fills it in
+            return f"no tensor {k} (of the {len(want)} of torch-fidelity's inception-v3-compat)"
+        if not isinstance(sd[k], Tensor) or sd[k].shape != v.shape:
+            return f"{k} has shape {tuple(getattr(sd[k], 'shape', ()))}, expected {tuple(v.shape)}"
+    if extra := [k for k in sd if k not in want]: return f"unexpected tensor {extra[0]} (not torch-fidelity's inception-v3-compat)"
+    return None
+
+def check_inception_weights(path: str | Path, # the weights file
+                            what: str = "Inception weights", # how the error names it, e.g. "[weights] inception"
+                           ) -> Path:
+    "`path` if it holds every key of torch-fidelity's Inception-v3 at its shape; else ValueError naming `what`, the path and the first bad key."
+    path = Path(path)
+    st = path.stat()
+    if problem := _inception_problem(str(path), (st.st_size, st.st_mtime_ns)): raise ValueError(f"{what} = {path}: {problem}")
+    return path
+
 # %% ../nbs/toolkit/metrics.ipynb #0cfa51e1
-FEATURE_EXTRACTOR_WEIGHTS = {  # name -> (settings section, key, what the file is); None: shipped in the repository
+FEATURE_EXTRACTOR_WEIGHTS = {  # name -> (settings section, key, what the file is, its check); None: shipped in the repository
     DOMAIN_NET_NAME: None,
-    "inception-v3-compat": ("weights", "inception", "torch-fidelity Inception weights (weights-inception-2015-12-05-6726825d.pth)"),
+    "inception-v3-compat": ("weights", "inception", "torch-fidelity Inception weights (weights-inception-2015-12-05-6726825d.pth)",
+                            check_inception_weights),
 }
 
 def feature_extractor_weights(name: str, # a key of FEATURE_EXTRACTOR_WEIGHTS
                              ) -> str | None:
-    "The weights file torch-fidelity should load for `name` (None for the shipped default); `SettingMissing` names the key."
+    "The weights file torch-fidelity should load for `name` (None for the shipped default), checked; errors name the settings key."
     if name not in FEATURE_EXTRACTOR_WEIGHTS:
         raise ValueError(f"feature extractor {name!r} is not available offline: choose from {list(FEATURE_EXTRACTOR_WEIGHTS)}")
     where = FEATURE_EXTRACTOR_WEIGHTS[name]
-    return None if where is None else str(settings().path_of(*where[:2], expect=where[2]))
+    if where is None: return None
+    section, key, expect, check = where
+    return str(check(settings().path_of(section, key, expect=expect), f"[{section}] {key}"))
 
 # %% ../nbs/toolkit/metrics.ipynb #95d897ea
 class UInt8Images(Dataset):
@@ -344,6 +388,10 @@ def frechet_distance(f1: np.ndarray | Tensor, # (N, D) features of one set
     "Fréchet distance between Gaussians fitted to two feature sets (the FID/FVD formula), in float64."
     f1, f2 = (np.asarray(f.detach().cpu() if isinstance(f, Tensor) else f, dtype=np.float64) for f in (f1, f2))
     mu1, mu2 = f1.mean(0), f2.mean(0)
+    (n, d), m = f1.shape, len(f2)
+    if 2 <= min(n, m) and n * m < d * d:  # few rows: S1 = A'A, S2 = B'B with A, B the centred rows / sqrt(n-1), and
+        a, b = ((f - f.mean(0)) / np.sqrt(len(f) - 1) for f in (f1, f2))  # tr sqrt(S1 S2) = the sum of singular values of A B'
+        return float(((mu1 - mu2) ** 2).sum() + (a * a).sum() + (b * b).sum() - 2 * np.linalg.svd(a @ b.T, compute_uv=False).sum())
     s1, s2 = np.atleast_2d(np.cov(f1, rowvar=False)), np.atleast_2d(np.cov(f2, rowvar=False))
     tr_sqrt = np.sqrt(np.linalg.eigvals(s1 @ s2).astype(np.complex128)).real.sum()  # tr sqrt(S1 S2): eigenvalues are >= 0
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
@@ -626,16 +674,20 @@ LPIPS_WEIGHT_KEYS = {"alex": "lpips_alex", "vgg": "lpips_vgg"}  # LPIPS net -> [
 LPIPS_FALLBACKS = ("random-backbone",)  # what a caller may accept when the backbone file is missing
 
 # %% ../nbs/toolkit/metrics.ipynb #aa029300
-def _load_lpips_backbone(model, path: Path) -> None:
-    "Load a torchvision AlexNet/VGG16 checkpoint's `features.*` into an lpips model's sliced backbone."
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+def _load_lpips_backbone(model, path: Path, what: str) -> None:
+    "Load a torchvision AlexNet/VGG16 checkpoint's `features.*` into an lpips model's sliced backbone; ValueError naming `what` and the first bad tensor."
+    try: sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e: raise ValueError(f"{what} = {path}: not a PyTorch checkpoint ({_reason(e)})") from None
     if isinstance(sd, dict) and "state_dict" in sd: sd = sd["state_dict"]
-    new = {}
+    have, new = model.net.state_dict(), {}
     for sname, sl in model.net.named_children():
         for idx, layer in sl.named_children():
-            for p in layer.state_dict(): new[f"{sname}.{idx}.{p}"] = sd.get(f"features.{idx}.{p}")
-    missing = [k for k, v in new.items() if v is None]
-    if missing: raise ValueError(f"{path} is not a torchvision {model.pnet_type} checkpoint: no {missing[0].split('.', 1)[1]} (as features.*)")
+            for p in layer.state_dict():
+                src, dst = f"features.{idx}.{p}", f"{sname}.{idx}.{p}"
+                if not isinstance(sd, dict) or src not in sd: raise ValueError(f"{what} = {path}: not a torchvision {model.pnet_type} checkpoint (no {src})")
+                if sd[src].shape != have[dst].shape:
+                    raise ValueError(f"{what} = {path}: {src} has shape {tuple(sd[src].shape)}, expected {tuple(have[dst].shape)} (torchvision's {model.pnet_type})")
+                new[dst] = sd[src]
     model.net.load_state_dict(new)
 
 # %% ../nbs/toolkit/metrics.ipynb #bc953713
@@ -658,7 +710,7 @@ def lpips_model(net: str = "alex", # "alex" or "vgg"
         warnings.simplefilter("ignore")  # torchvision's deprecation notes about `pretrained`
         torch.manual_seed(0)  # the random backbone is the same in every run
         model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)  # pretrained: the shipped linear heads
-    if path is not None: _load_lpips_backbone(model, path)
+    if path is not None: _load_lpips_backbone(model, path, f"[weights] {key}")
     name = f"LPIPS({net})" if path is not None else f"LPIPS({net}, RANDOM backbone)"
     return model.to(device).eval().requires_grad_(False), name
 
@@ -688,11 +740,15 @@ def lpips_distance(a: Tensor, # (B, 3, H, W) in [-1, 1]; H, W >= 32 for alex
 def load_i3d(path: str | Path | None = None, # TorchScript file (default: settings [weights] i3d)
              device: str = "cpu",
             ) -> torch.jit.ScriptModule:
-    "The I3D feature network for FVD, from a local TorchScript file; `SettingMissing` naming [weights] i3d when absent."
-    path = Path(path) if path is not None else settings().path_of("weights", "i3d", expect="the I3D TorchScript file of StyleGAN-V's FVD (i3d_torchscript.pt)")
+    "The I3D feature network for FVD, from a local TorchScript file; `SettingMissing` naming [weights] i3d when absent, ValueError when not TorchScript."
+    from_settings = path is None
+    if from_settings: path = settings().path_of("weights", "i3d", expect="the I3D TorchScript file of StyleGAN-V's FVD (i3d_torchscript.pt)")
+    what = f"[weights] i3d = {path}" if from_settings else f"I3D file {path}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in recent torch; the FVD network ships as one
-        return torch.jit.load(str(path), map_location=device).eval()
+        try: return torch.jit.load(str(path), map_location=device).eval()
+        except (RuntimeError, ValueError) as e:  # what torch.jit.load raises for a file that is not TorchScript
+            raise ValueError(f"{what}: not a TorchScript file ({_reason(e)}); expected StyleGAN-V's i3d_torchscript.pt") from None
 
 # %% ../nbs/toolkit/metrics.ipynb #e31b1f66
 def i3d_features(videos: Tensor, # (N, C, F, H, W) in [-1, 1]

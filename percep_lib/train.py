@@ -318,7 +318,7 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
             x0 = batch[config.data_key].to(acc.device, non_blocking=True)
             if to_latents is not None:
                 with torch.no_grad(): x0 = to_latents(x0)
-            g = step_generator(config.seed, rank, k)
+            g = step_generator(config.seed, k * acc.num_processes + rank)  # one process with accumulation draws the same
             with acc.accumulate(model):
                 cond = conditioner(batch, config.p_uncond, g)
                 with acc.autocast(): loss, logs = objective(model, x0, cond, g)

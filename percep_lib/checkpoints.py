@@ -182,6 +182,10 @@ def load_weights(model: nn.Module, # the same architecture as the run's model; l
         found = latest_checkpoint(run / "checkpoints" if (run / "checkpoints").is_dir() else run)
         if found is None: raise FileNotFoundError(f"no complete checkpoint under {run}")
         path, state = found
+    gated = [k for k in state["model"] if ".residual_gate." in k]
+    if gated and not any(".residual_gate." in k for k in model.state_dict()):
+        raise RuntimeError(f"{path} holds a gated model ({len(gated)} gate tensors, e.g. {gated[0]}) but the model has no gates: "
+                           f"gate it as the run did (percep_lib.residual.gate_model) before loading")
     model.load_state_dict(state["model"])
     if ema and state.get("ema"):
         e = EMA(model, state["ema"]["decay"]); e.load_state_dict(state["ema"]); e.copy_to(model)

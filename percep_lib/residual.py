@@ -5,17 +5,21 @@ continuous-depth (ODE) view, gates inserted into diffusers models, and residual 
 
 # %% ../nbs/03_gated_residual.ipynb #d9c8457b
 from __future__ import annotations
+import json, types
+from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
 from torch import nn, Tensor
 import pandas as pd
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.attention import BasicTransformerBlock
+from diffusers.models.attention_processor import Attention
 
 # %% auto #0
-__all__ = ['VARIANTS', 'ADAPTERS', 'GateSpec', 'Gate', 'GatedResidual', 'FlowStack', 'UStack', 'euler_depth', 'gate_resnet',
-           'gate_transformer_block', 'residual_units', 'gate_model', 'gate_parameters', 'gate_table',
-           'residual_sensitivity']
+__all__ = ['VARIANTS', 'ADAPTERS', 'GATES_FILE', 'GATED_WEIGHTS', 'SUPERVISION_READINGS', 'GateSpec', 'Gate', 'GatedResidual',
+           'FlowStack', 'UStack', 'euler_depth', 'gate_resnet', 'gate_transformer_block', 'gate_attention',
+           'residual_units', 'gate_model', 'gate_parameters', 'gate_config', 'save_gated', 'load_gated', 'gate_table',
+           'residual_sensitivity', 'gate_penalty', 'GateSupervised']
 
 # %% ../nbs/03_gated_residual.ipynb #ab0d1aec
 class GateSpec(NamedTuple):
@@ -55,6 +59,7 @@ class Gate(nn.Module):
         super().__init__()
         if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
         self.variant, self.spec, self.channels, self.channel_dim = variant, VARIANTS[variant], channels, channel_dim
+        self.per_channel, self.out_scale = per_channel, 1.0  # out_scale: a block that divides its sum by r (diffusers' rescale_output_factor)
         n, kw = (channels if per_channel else 1), dict(device=device, dtype=dtype)
         a0 = self.spec.alpha_init if alpha_init is None else alpha_init
         self.register_parameter("alpha", nn.Parameter(torch.full((n,), float(a0), **kw)) if self.spec.site else None)
@@ -97,7 +102,7 @@ class Gate(nn.Module):
     def _post_block(self, module, args, kwargs, out):
         "Gate a block whose output is u + F(u), u its input, so that the result is exactly `out` at init."
         u, _ = _unit_input(args, kwargs)
-        if self.spec.site == "input": return out + (u._residual_skip - u)  # z + F(u) = out + (z - u)
+        if self.spec.site == "input": return out + (u._residual_skip - u) / self.out_scale  # (z + F(u)) / r = out + (z - u) / r
         if self.spec.site == "sum": return self.total(out)
         y = torch.lerp(u, out, self._view(self.alpha, out))  # u + alpha (out - u); exactly `out` at alpha = 1
         return y + self._view(self.beta, out) if self.beta is not None else y
@@ -215,10 +220,30 @@ def gate_transformer_block(block: BasicTransformerBlock, # a diffusers BasicTran
     if gate.spec.site is not None: block.register_forward_hook(gate._post_block, with_kwargs=True)
     return gate
 
+# %% ../nbs/03_gated_residual.ipynb #aa61f793
+def gate_attention(block: Attention, # a diffusers Attention with residual_connection=True (AttnDownBlock2D, UNetMidBlock2D, ...)
+                   variant: int = 0, # key of `VARIANTS`
+                   **gate_kw) -> Gate: # alpha_init, beta_init, per_channel
+    "Gate a self-attention block that adds its own input, (z + F(z)) / r: F ends at its output projection; (B, C, H, W) maps."
+    if not getattr(block, "residual_connection", False):
+        raise ValueError("this Attention adds no residual of its own: gate the block that holds it (e.g. its BasicTransformerBlock)")
+    if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    site, w = VARIANTS[variant].site, block.to_out[0].weight
+    gate = Gate(block.to_out[0].out_features, variant, channel_dim=-1 if site == "branch" else 1, device=w.device, dtype=w.dtype, **gate_kw)
+    gate.out_scale = float(block.rescale_output_factor)
+    block.add_module("residual_gate", gate)
+    if site == "branch": block.to_out[0].register_forward_hook(gate._post_branch)
+    elif site == "input":
+        block.register_forward_pre_hook(gate._pre_block, with_kwargs=True)
+        block.register_forward_hook(gate._post_block, with_kwargs=True)
+    elif site == "sum": block.register_forward_hook(gate._post_sum)
+    return gate
+
 # %% ../nbs/03_gated_residual.ipynb #2ca152fd
 ADAPTERS = {  # block type -> function(block, variant, **gate_kw) that gates it in place and returns the Gate
     ResnetBlock2D: gate_resnet,
     BasicTransformerBlock: gate_transformer_block,
+    Attention: gate_attention,  # only those with residual_connection=True (see `residual_units`)
 }
 
 # %% ../nbs/03_gated_residual.ipynb #3da3ba5c
@@ -228,6 +253,7 @@ def residual_units(model: nn.Module, # a model built from `GatedResidual` units 
     found = []
     for name, m in model.named_modules():
         if any(name.startswith(n + ".") for n, _ in found[-1:]): continue  # inside the last unit found
+        if isinstance(m, Attention) and not m.residual_connection: continue  # part of a larger unit, not one itself
         if isinstance(m, GatedResidual) or isinstance(m, tuple(ADAPTERS)): found.append((name, m))
     return found
 
@@ -245,12 +271,57 @@ def gate_model(model: nn.Module, # a diffusers model (UNet2DModel, UNet2DConditi
     for n, m, _ in blocks:
         if hasattr(m, "residual_gate"): raise ValueError(f"{n} is already gated")
     for n, m, gate in blocks: gate(m, variant, **gate_kw)
+    if hasattr(model, "save_pretrained"): model.save_pretrained = types.MethodType(_save_pretrained_gated, model)  # never without its gates
     return model
+
+def _save_pretrained_gated(self, save_directory, **kwargs): return save_gated(self, save_directory, **kwargs)  # see "Saving and loading"
 
 # %% ../nbs/03_gated_residual.ipynb #1f8faec8
 def gate_parameters(model: nn.Module) -> list[nn.Parameter]:
     "Only the gates' parameters (alpha, beta) of `model`, e.g. for their own learning rate or gates-only fine-tuning."
     return [p for m in model.modules() if isinstance(m, Gate) for p in m.parameters()]
+
+# %% ../nbs/03_gated_residual.ipynb #e5907ec7
+GATES_FILE, GATED_WEIGHTS = "gates.json", "gated_model.safetensors"  # what a gated model folder holds beside config.json
+
+def gate_config(model: nn.Module) -> dict[str, dict]:
+    "Which unit of a gated model has which gate: {unit name: {variant, per_channel}}."
+    return {name: dict(variant=m.residual_gate.variant, per_channel=m.residual_gate.per_channel)
+            for name, m in model.named_modules() if isinstance(getattr(m, "residual_gate", None), Gate)}
+
+# %% ../nbs/03_gated_residual.ipynb #39327660
+def save_gated(model: nn.Module, # a diffusers model gated by `gate_model`
+               folder: str | Path, # written (created): config.json, gates.json, gated_model.safetensors
+               **ignored) -> Path: # save_pretrained's other arguments (safe_serialization, ...), accepted and unused
+    "Save a gated diffusers model with its gates, as a folder `load_gated` reads."
+    from safetensors.torch import save_file
+    gates = gate_config(model)
+    if not gates: raise ValueError(f"{type(model).__name__} has no gates: save it with save_pretrained")
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    model.save_config(folder)
+    (folder / GATES_FILE).write_text(json.dumps(gates, indent=1))
+    save_file({k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}, folder / GATED_WEIGHTS)
+    return folder
+
+# %% ../nbs/03_gated_residual.ipynb #6de76f03
+def load_gated(cls, # the diffusers model class, e.g. UNet2DModel
+               folder: str | Path, # written by `save_gated` (or a gated model's save_pretrained)
+              ) -> nn.Module:
+    "A gated model from its folder: the base model from config.json, the gates of gates.json, every tensor loaded strictly."
+    from safetensors.torch import load_file
+    folder = Path(folder)
+    if not (folder / GATES_FILE).is_file():
+        raise FileNotFoundError(f"{folder} holds no {GATES_FILE}: not a gated model folder (load it with {cls.__name__}.from_pretrained)")
+    model = cls.from_config(cls.load_config(folder))
+    units = dict(model.named_modules())
+    for name, kw in json.loads((folder / GATES_FILE).read_text()).items():
+        block = units.get(name)
+        adapter = next((f for t, f in ADAPTERS.items() if isinstance(block, t)), None)
+        if adapter is None: raise ValueError(f"{folder / GATES_FILE} gates {name!r}, which {cls.__name__} of this config has no residual block at")
+        adapter(block, kw["variant"], per_channel=kw["per_channel"])
+    model.load_state_dict(load_file(folder / GATED_WEIGHTS), strict=True)
+    if hasattr(model, "save_pretrained"): model.save_pretrained = types.MethodType(_save_pretrained_gated, model)
+    return model.eval()
 
 # %% ../nbs/03_gated_residual.ipynb #e0cdd28c
 def _branch_of(name: str) -> str:
@@ -297,3 +368,35 @@ def residual_sensitivity(model: nn.Module, # a stack of `GatedResidual`s, a (gat
         for h in handles: h.remove()
     grads = torch.autograd.grad(loss, zs, allow_unused=True)
     return {n: (g.norm().item() if g is not None else 0.0) for n, g in zip(names, grads)}
+
+# %% ../nbs/03_gated_residual.ipynb #c0146360
+SUPERVISION_READINGS = ("anchor", "target")  # our readings of the paper's explicit gate supervision (see above)
+
+def gate_penalty(model: nn.Module, # a model with `Gate`s (gated diffusers model, FlowStack, UStack, ...)
+                 reading: str = "anchor", # "anchor": value x pull to alpha = 1, beta = 0; "target": pull of alpha to value
+                 value: float = 0.35, # the paper's hyper-parameter: the weight ("anchor") or the target gain ("target")
+                ) -> Tensor:
+    "Our reading of Neural-RDM's explicit gate supervision, as a scalar to add to the loss (mean over gated units)."
+    if reading not in SUPERVISION_READINGS: raise ValueError(f"unknown reading {reading!r}; choose one of {SUPERVISION_READINGS}")
+    gates = [g for g in model.modules() if isinstance(g, Gate) and g.alpha is not None]
+    if not gates: raise ValueError(f"{type(model).__name__} has no gates with an alpha to supervise")
+    if reading == "target": return torch.stack([(g.alpha - value).square().mean() for g in gates]).mean()
+    beta = lambda g: g.beta.square().mean() if g.beta is not None else g.alpha.new_zeros(())
+    return value * torch.stack([(g.alpha - 1).square().mean() + beta(g) for g in gates]).mean()
+
+# %% ../nbs/03_gated_residual.ipynb #ea9b35b3
+class GateSupervised:
+    "A training objective plus `gate_penalty` of the model it trains (logged as `gate_penalty`)."
+    def __init__(self, objective, # any objective(model, x0, cond, generator) -> (loss, logs), e.g. an MSEObjective
+                 reading: str = "anchor", value: float = 0.35): # see `gate_penalty`
+        if reading not in SUPERVISION_READINGS: raise ValueError(f"unknown reading {reading!r}; choose one of {SUPERVISION_READINGS}")
+        self.objective, self.reading, self.value = objective, reading, value
+
+    def to(self, device):
+        if hasattr(self.objective, "to"): self.objective.to(device)
+        return self
+
+    def __call__(self, model, x0, cond=None, generator=None):
+        loss, logs = self.objective(model, x0, cond, generator)
+        pen = gate_penalty(model, self.reading, self.value)
+        return loss + pen, {**logs, "gate_penalty": pen.item()}

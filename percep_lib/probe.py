@@ -14,7 +14,7 @@ from .config import settings
 from .data import PhotoCrops, ShapesDataset, from_settings
 from .experiment import build_parts, load_model, paper_table
 from .metrics import DOMAIN_NET_NAME, load_domain_net, lpips_distance, lpips_model, repo_root
-from .p2 import WEIGHTINGS, vlb_lambda
+from .p2 import TIMESTEP_DENSITIES, WEIGHTINGS, logit_normal_density, vlb_lambda
 from .schedules import Schedule
 from .sp_loss import tap
 
@@ -331,9 +331,11 @@ def band_sentence(r) -> str:
             f"{_snr(r.snr_10_ci_low)}–{_snr(r.snr_10_ci_high)}); it " + r.verdict.replace("does not find it", "does not find the paper's band") + ".")
 
 # %% ../nbs/toolkit/probe.ipynb #f15bbf07
-WEIGHTING_SETTINGS: dict[str, tuple[str, dict]] = {  # label -> (key of percep_lib.p2.WEIGHTINGS, its parameters)
+WEIGHTING_SETTINGS: dict[str, tuple] = {  # label -> (key of percep_lib.p2.WEIGHTINGS, its parameters[, key of TIMESTEP_DENSITIES])
     "baseline (L_simple)": ("none", {}), "P2 gamma=0.5, k=1": ("p2", dict(gamma=0.5, k=1.0)),
-    "P2 gamma=1, k=1": ("p2", dict(gamma=1.0, k=1.0)), "min-SNR gamma=5": ("min_snr", dict(gamma=5.0))}
+    "P2 gamma=1, k=1": ("p2", dict(gamma=1.0, k=1.0)), "min-SNR gamma=5": ("min_snr", dict(gamma=5.0)),
+    "debiased (1/sqrt SNR)": ("debiased", {}), "EDM, sigma_data=0.5": ("edm", dict(sigma_data=0.5)),
+    "logit-normal t (0, 1)": ("none", {}, "logit_normal")}
 
 def weighting_mass(schedule: Schedule | str = "linear", # a Schedule, or the name of one (P2's: "linear")
                    weightings: dict = WEIGHTING_SETTINGS, # label -> (weighting key, parameters)
@@ -341,8 +343,9 @@ def weighting_mass(schedule: Schedule | str = "linear", # a Schedule, or the nam
     "Per weighting and timestep: SNR(t) and lambda_t x factor(SNR), normalised to sum to 1 over t (P2 Fig. A, right)."
     s = Schedule(schedule) if isinstance(schedule, str) else schedule
     lam, frames = vlb_lambda(s), []
-    for label, (key, kw) in weightings.items():
+    for label, (key, kw, *density) in weightings.items():
         w = lam * WEIGHTINGS[key](s.snr, **kw)
+        if density: w = w * TIMESTEP_DENSITIES[density[0]](s.T) * s.T  # how often each t is drawn, relative to uniform
         frames.append(pd.DataFrame({"weighting": label, "t": np.arange(s.T), "snr": s.snr.numpy(), "weight": (w / w.sum()).numpy()}))
     return pd.concat(frames, ignore_index=True)
 

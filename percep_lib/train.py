@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from accelerate import Accelerator
 from .schedules import Schedule, SCHEDULES, PREDICTION_TYPES, check_prediction_type
-from .p2 import WEIGHTINGS, FRAMES
+from .p2 import WEIGHTINGS, FRAMES, TIMESTEP_SAMPLERS
 from .objectives import Objective, OBJECTIVES, make_objective
 from .conditioning import Conditioner
 from .checkpoints import (
@@ -104,9 +104,11 @@ class TrainConfig:
     cpu: bool = False # train on the CPU even where a GPU is present
     seed: int = 0 # seeds data order, timesteps, noise and dropout
     objective: str = "mse" # a key of OBJECTIVES: "mse" or "sp"
-    weighting: str = "none" # MSE weighting, a key of percep_lib.p2.WEIGHTINGS: "none", "p2", "min_snr"
+    weighting: str = "none" # MSE weighting, a key of percep_lib.p2.WEIGHTINGS: "none", "p2", "min_snr", "debiased", "edm"
     weighting_kwargs: dict = field(default_factory=dict) # the weighting's parameters, e.g. {"gamma": 1.0, "k": 1.0}
     weight_frame: str = "native" # "native": the weighting multiplies the model's own MSE (v-MSE for v-prediction); "epsilon": it is defined on the eps-MSE and converted (vanishes towards t = T under zero terminal SNR)
+    timestep_sampler: str = "uniform" # how the MSE objective draws t, a key of percep_lib.p2.TIMESTEP_SAMPLERS: "uniform", or "logit_normal" (SD3, Esser et al. 2024)
+    timestep_sampler_kwargs: dict = field(default_factory=dict) # the sampler's parameters, e.g. {"mean": 0.0, "std": 1.0}
     sp_kwargs: dict = field(default_factory=dict) # SPObjective options (layers, t' choice, distance, ...)
     schedule: str = "linear" # noise schedule: "linear", "scaled_linear", "cosine"
     T: int = 1000 # training timesteps
@@ -132,6 +134,9 @@ class TrainConfig:
             (self.objective in OBJECTIVES, f"unknown objective {self.objective!r}; choose one of {list(OBJECTIVES)}"),
             (self.weighting in WEIGHTINGS, f"unknown weighting {self.weighting!r}; choose one of {list(WEIGHTINGS)}"),
             (self.weight_frame in FRAMES, f"weight_frame must be one of {FRAMES}, not {self.weight_frame!r}"),
+            (self.timestep_sampler in TIMESTEP_SAMPLERS, f"unknown timestep_sampler {self.timestep_sampler!r}; choose one of {list(TIMESTEP_SAMPLERS)}"),
+            (self.objective == "mse" or (self.timestep_sampler == "uniform" and not self.timestep_sampler_kwargs),
+             f"timestep_sampler and timestep_sampler_kwargs are options of the 'mse' objective; {self.objective!r} draws its own timesteps"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}; choose one of {list(SCHEDULES)}"),
             (self.prediction_type in PREDICTION_TYPES, f"prediction_type must be one of {PREDICTION_TYPES}, not {self.prediction_type!r}"),
             (self.mixed_precision in ("no", "fp16", "bf16"), f"mixed_precision must be 'no', 'fp16' or 'bf16', not {self.mixed_precision!r}"),
@@ -220,6 +225,8 @@ def read_metrics(path: str | Path, # a metrics.jsonl
         if upto is None or row["step"] <= upto: out.append(row)
     return out
 
+_SAVED_BEFORE = {"weight_frame": "epsilon", "lr_schedule": "constant", "timestep_sampler": "uniform", "timestep_sampler_kwargs": {}}  # what runs saved before these settings existed did
+
 def _same_run(saved: dict, config: TrainConfig):
     free = {"out_dir", "max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "resume", "num_workers", "progress"}
     if config.lr_schedule != "constant": free.discard("max_steps")  # a decaying lr depends on the run's length
@@ -274,7 +281,7 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
                                 f"fix out_dir, or set resume=False to start a new run")
     if not config.resume and list_checkpoints(ckdir):
         raise FileExistsError(f"{ckdir} already holds checkpoints: pass resume=True to continue, or use another out_dir")
-    if found: _same_run({"weight_frame": "epsilon", "lr_schedule": "constant", **found[1]["config"]}, config)  # runs saved before weight_frame existed used "epsilon"
+    if found: _same_run({**_SAVED_BEFORE, **found[1]["config"]}, config)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not params: raise ValueError("nothing to train: no parameter requires grad")
 

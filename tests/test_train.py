@@ -230,6 +230,13 @@ BAD = [  # (train settings, model num_classes, expected message)
     (dict(weighting_kwargs="gamma=1"), NUM_CLASSES, "training setting 'weighting_kwargs' = 'gamma=1' cannot be read as dict"),
     (dict(mixed_precision=False), NUM_CLASSES, "cannot be read as str; YAML reads unquoted yes/no/on/off/true/false as booleans"),
     (dict(weight_frame="eps"), NUM_CLASSES, "weight_frame must be one of ('native', 'epsilon')"),
+    (dict(timestep_sampler="beta"), NUM_CLASSES, "unknown timestep_sampler 'beta'; choose one of ['uniform', 'logit_normal']"),
+    (dict(timestep_sampler="logit_normal", timestep_sampler_kwargs={"sigma": 1.0}), NUM_CLASSES,
+     "timestep_sampler 'logit_normal' takes ['mean', 'std'], not ['sigma']"),
+    (dict(timestep_sampler="logit_normal", timestep_sampler_kwargs={"std": 0.0}), NUM_CLASSES, "logit-normal std must be > 0"),
+    (dict(objective="sp", timestep_sampler="logit_normal"), NUM_CLASSES, "are options of the 'mse' objective; 'sp' draws its own timesteps"),
+    (dict(weighting="edm", weighting_kwargs={"sigma_data": 0.0}), NUM_CLASSES, "EDM sigma_data must be > 0"),
+    (dict(weighting="debiased", weighting_kwargs={"gamma": 1.0}), NUM_CLASSES, "weighting 'debiased' takes ['snr_min'], not ['gamma']"),
     (dict(schedule="scaled_linear", zero_terminal_snr=True), NUM_CLASSES,
      "zero terminal SNR needs prediction_type 'v_prediction' (or 'sample'), not 'epsilon'"),
 ]
@@ -324,6 +331,42 @@ def test_tiny_mse_run_end_to_end(tmp_path):
     assert json.loads((tmp_path / "mse" / "config.json").read_text())["weighting"] == "min_snr"
     m = tiny_unet(seed=1)
     assert load_weights(m, tmp_path / "mse") == 30
+
+
+ZTSNR_V = dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
+NEW_OPTIONS = {  # the weightings and the timestep sampler beside none / p2 / min_snr, as a run file names them
+    "debiased": dict(weighting="debiased"),
+    "edm": dict(weighting="edm", weighting_kwargs={"sigma_data": 0.5}),
+    "debiased eps-frame ztsnr-v": dict(weighting="debiased", weight_frame="epsilon", **ZTSNR_V),
+    "edm eps-frame ztsnr-v": dict(weighting="edm", weight_frame="epsilon", **ZTSNR_V),
+    "logit_normal": dict(timestep_sampler="logit_normal", timestep_sampler_kwargs={"mean": 0.0, "std": 1.0}),
+    "logit_normal edm ztsnr-v": dict(timestep_sampler="logit_normal", weighting="edm", weight_frame="epsilon", **ZTSNR_V),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_OPTIONS))
+def test_new_weightings_and_logit_normal_sampler_train_from_a_run_file(tmp_path, name):
+    settings = NEW_OPTIONS[name]
+    path = run_file(tmp_path, "run", max_steps=3, batch_size=4, checkpoint_every=3, ema_decay=0.9, **settings)
+    assert main(["--config", str(path)]) == 3
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3] and all(torch.isfinite(torch.tensor([r["loss"], r["mse"]])).all() for r in rows)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert {k: saved[k] for k in settings} == settings
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path / "run")["model"].values())
+
+
+def test_checkpoint_saved_before_timestep_sampler_existed_resumes(tmp_path):
+    "A run saved without the timestep_sampler settings drew t uniformly: it resumes under the default, and refuses another sampler."
+    data = ShapesDataset(16, 8)
+    cfg = TrainConfig(out_dir=str(tmp_path / "old"), max_steps=2, batch_size=4, checkpoint_every=2, progress=False)
+    train(tiny_unet(None), data, cfg)
+    path, state = latest_checkpoint(tmp_path / "old" / "checkpoints")
+    for k in ("timestep_sampler", "timestep_sampler_kwargs"): del state["config"][k]
+    path.unlink(); save_checkpoint(tmp_path / "old" / "checkpoints", 2, state)
+    with pytest.raises(ValueError, match=re.escape("'timestep_sampler': ('uniform', 'logit_normal')")):
+        train(tiny_unet(None), data, TrainConfig(**{**cfg.__dict__, "resume": True, "max_steps": 3, "timestep_sampler": "logit_normal"}))
+    assert train(tiny_unet(None), data, TrainConfig(**{**cfg.__dict__, "resume": True, "max_steps": 3})).step == 3
 
 
 def test_tiny_sp_run_end_to_end(tmp_path):

@@ -177,10 +177,10 @@ def _finetune_launched(init, dataset, config, parts, perceptual, processes) -> T
         threads = max(1, torch.get_num_threads() // processes)
         stage = write_stage(config, parts.recipe, dataset.recipe, init, perceptual, threads=threads)
         launch_stage(stage, processes, config.mixed_precision, threads=threads, quiet=not config.progress)
-    raw, ema = parts.new_model(), parts.new_model()
-    load_weights(raw, out, ema=False); load_weights(ema, out, ema=True)
-    raw, ema = raw.to(parts.device).eval(), ema.to(parts.device).eval()
-    return Tuned(ema if config.ema_decay is not None else raw, raw, read_metrics(out / "metrics.jsonl"), time.perf_counter() - t0)
+    raw = parts.new_model(); load_weights(raw, out, ema=False)
+    ema = raw
+    if config.ema_decay is not None: ema = parts.new_model(); load_weights(ema, out, ema=True)
+    return Tuned(ema.to(parts.device).eval(), raw.to(parts.device).eval(), read_metrics(out / "metrics.jsonl"), time.perf_counter() - t0)
 
 def finetune(init: nn.Module | None, # the model to continue (copied, left untouched); None: a new model from parts
              dataset, # the training set

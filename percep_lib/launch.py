@@ -48,19 +48,15 @@ def run_stage(path: str | Path, # a stage.json from `write_stage`
              ) -> TrainResult:
     "Train the stage that `path` describes, in this process (one of several under `accelerate launch`, or alone)."
     from accelerate import PartialState
-    from percep_lib.experiment import build_parts, train_data
+    from percep_lib.experiment import build_parts, load_model, train_data
     from percep_lib.sp_loss import frozen_copy
-    path = Path(path); spec = json.loads(path.read_text())
+    path = Path(path).resolve(); spec = json.loads(path.read_text())
     if spec.get("threads"): torch.set_num_threads(spec["threads"])
     config = TrainConfig.from_dict(spec["train"])
     device = str(PartialState(cpu=config.cpu).device)
     parts = build_parts(**spec["parts"], device=device)
-    def weights(name):
-        model = parts.new_model()
-        model.load_state_dict(torch.load(path.parent / spec[name], map_location="cpu", weights_only=True)["model"])
-        return model
-    model = weights("init") if spec["init"] else parts.new_model()
-    perceptual = frozen_copy(weights("perceptual")).to(device) if spec["perceptual"] else None
+    model = load_model(parts, path.parent / spec["init"]) if spec["init"] else parts.new_model()  # train() sets train mode
+    perceptual = frozen_copy(load_model(parts, path.parent / spec["perceptual"])) if spec["perceptual"] else None
     return train(model, train_data(**spec["data"]), config, schedule=parts.schedule, conditioner=parts.conditioner,
                  perceptual=perceptual, to_latents=parts.to_latents)
 

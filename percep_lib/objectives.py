@@ -60,10 +60,15 @@ class MSEObjective:
         "Keep the weight table on `device`."
         self.weights = self.weights.to(device); return self
 
+    def draw(self, x0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        "The timesteps and the noise of one batch, on x0's device (t first, then eps, from `generator`)."
+        dev = generator.device if generator is not None else x0.device
+        t = TIMESTEP_SAMPLERS[self.timestep_sampler](x0.shape[0], self.schedule.T, generator, dev, **self.sampler_kwargs).to(x0.device)
+        return t, torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype).to(x0.device)
+
     def __call__(self, model, x0, cond=None, generator=None):
-        s, dev = self.schedule, generator.device if generator is not None else x0.device
-        t = TIMESTEP_SAMPLERS[self.timestep_sampler](x0.shape[0], s.T, generator, dev, **self.sampler_kwargs).to(x0.device)
-        eps = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype).to(x0.device)
+        s = self.schedule
+        t, eps = self.draw(x0, generator)
         pred = model_output(model, s.add_noise(x0, eps, t), t, cond)
         per = per_sample_mse(pred, s.target(x0, eps, t))
         return weighted_loss(per, self.weights.to(per.device)[t]), {"mse": per.mean().item()}

@@ -8,8 +8,8 @@ import math
 import torch
 from torch import Tensor, nn
 from .schedules import Schedule, _bcast
-from .p2 import WEIGHTINGS, TIMESTEP_SAMPLERS, loss_weights, per_sample_mse, weighted_loss
-from .objectives import model_output, _check_choice
+from .p2 import per_sample_mse, weighted_loss
+from .objectives import MSEObjective, model_output
 
 # %% auto #0
 __all__ = ['posterior_tables', 'posterior_mean_variance', 'learned_variance', 'normal_kl', 'discretized_gaussian_log_likelihood',
@@ -91,7 +91,7 @@ def prior_bpd(schedule: Schedule, # noise schedule
     return kl.mean(tuple(range(1, x0.ndim))) / math.log(2.0)
 
 # %% ../nbs/toolkit/vlb.ipynb #f3216cf5
-class HybridObjective:
+class HybridObjective(MSEObjective):
     "Improved DDPM's L_simple + lambda_vlb L_vlb for eps-models that also output v_raw (2x channels); the weighting acts on L_simple only."
     def __init__(self, schedule: Schedule, # noise schedule; prediction_type must be "epsilon"
                  lambda_vlb: float = 0.001, # weight of L_vlb = sum over t of L_t (estimated as T L_t)
@@ -100,19 +100,12 @@ class HybridObjective:
         if schedule.prediction_type != "epsilon":
             raise ValueError(f"HybridObjective needs an eps-prediction schedule, got {schedule.prediction_type!r}")
         if not lambda_vlb >= 0: raise ValueError(f"lambda_vlb must be >= 0, got {lambda_vlb}")
-        _check_choice("weighting", weighting, WEIGHTINGS, weighting_kwargs, skip=1)
-        w = loss_weights(schedule.snr, weighting, "epsilon", "native", **weighting_kwargs)
-        if not torch.isfinite(w).all() or (w < 0).any(): raise ValueError(f"weighting {weighting!r} {weighting_kwargs} is not finite and >= 0")
-        self.schedule, self.lambda_vlb, self.weighting, self.weights = schedule, lambda_vlb, weighting, w.float()
-
-    def to(self, device):
-        "Keep the weight table on `device`."
-        self.weights = self.weights.to(device); return self
+        super().__init__(schedule, weighting, "native", **weighting_kwargs)  # the weight table and the (uniform) draws of L_simple
+        self.lambda_vlb = lambda_vlb
 
     def __call__(self, model, x0, cond=None, generator=None):
-        s, dev = self.schedule, generator.device if generator is not None else x0.device
-        t = TIMESTEP_SAMPLERS["uniform"](x0.shape[0], s.T, generator, dev).to(x0.device)
-        eps = torch.randn(x0.shape, generator=generator, device=dev, dtype=x0.dtype).to(x0.device)
+        s = self.schedule
+        t, eps = self.draw(x0, generator)
         x_t = s.add_noise(x0, eps, t)
         out = model_output(model, x_t, t, cond)
         c = x0.shape[1]

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np, pandas as pd, torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel, UNet2DModel
 from .cli import build_conditioner
 from .conditioning import Conditioner, TextConditioner, check_sd21_folder
 from .data import ShapesDataset, from_settings, PALETTE, SHAPES
@@ -24,11 +24,12 @@ from .checkpoints import load_weights
 from .train import TrainConfig, list_checkpoints, read_metrics, to_device, train
 
 # %% auto #0
-__all__ = ['SHAPES_VOCAB', 'RATES', 'ORDER', 'resolve_profile', 'Parts', 'shapes_conditioner', 'build_parts', 'EvalSet',
-           'train_data', 'build_data', 'stage_config', 'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows',
-           'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines', 'loss_trend', 'rerun_moves', 'with_se',
-           'row_label', 'compact_table', 'rerun_report', 'paper_table', 'heldout_loss', 'own_loss_table',
-           'gradient_signal']
+__all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'resolve_profile', 'Parts',
+           'shapes_conditioner', 'build_parts', 'EvalSet', 'train_data', 'build_data', 'stage_config', 'Tuned',
+           'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'score_checkpoints', 'over_seeds',
+           'paired_over_seeds', 'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines', 'loss_trend',
+           'rerun_moves', 'with_se', 'row_label', 'compact_table', 'rerun_report', 'paper_table', 'heldout_loss',
+           'own_loss_table', 'gradient_signal']
 
 # %% ../nbs/toolkit/experiment.ipynb #fa2029f6
 def resolve_profile(profiles: dict, # profile name -> settings dict
@@ -45,6 +46,7 @@ def resolve_profile(profiles: dict, # profile name -> settings dict
 
 # %% ../nbs/toolkit/experiment.ipynb #6c7f2b12
 SHAPES_VOCAB = sorted({*SHAPES, *PALETTE, "a", "and"})  # every word of the shapes captions
+UNCONDITIONAL = ("shapes", "ffhq")  # sources of unconditional pixel-space UNet2DModel experiments (P2's setting)
 
 @dataclass
 class Parts:
@@ -57,6 +59,8 @@ class Parts:
     decode: Callable[[Tensor], Tensor] | None = None # latents -> images in [-1, 1] on the CPU (None: pixels already)
     device: str = "cpu"
     recipe: dict | None = None # build_parts(**recipe, device=...) builds these parts again (in another process)
+    learned_variance: bool = False # the model also outputs its variance (Improved DDPM): ancestral sampling uses it
+    clip_sample: bool = False # sampling clamps x0-predictions to [-1, 1] (pixel eps-models, as ADM and P2 sample)
 
     def images(self, z: Tensor) -> Tensor:
         "Model-space samples as images in [-1, 1] on the CPU."
@@ -76,7 +80,7 @@ def shapes_conditioner(dim: int, # width of the text encoder (the UNet's cross_a
     "The text conditioner of the shapes profiles (a word tokenizer over `SHAPES_VOCAB`, a 2-layer CLIP text encoder), as a run file's `conditioner` section builds it."
     return build_conditioner(dict(kind="text", vocab=SHAPES_VOCAB, dim=dim, layers=2, max_length=max_length, seed=seed), None)
 
-def build_parts(P: dict, # profile settings: source, latents, resolution, and for "tiny" sources unet and text_dim
+def build_parts(P: dict, # profile settings: source, latents, resolution; unet (and text_dim for "tiny", learn_sigma for unconditional sources)
                 schedule: dict, # TrainConfig's schedule fields, e.g. dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
                 seed: int = 0, # initialisation of the new models (and of the tiny text encoder and VAE)
                 device: str = "cpu") -> Parts:
@@ -96,7 +100,16 @@ def build_parts(P: dict, # profile settings: source, latents, resolution, and fo
                 torch.manual_seed(seed)
                 return UNet2DConditionModel(sample_size=side, in_channels=ch, out_channels=ch,
                                             cross_attention_dim=P["text_dim"], **P["unet"])
-    else: raise ValueError(f"unknown source {P['source']!r}; choose 'tiny' or 'sd21'")
+    elif P["source"] in UNCONDITIONAL:
+        if P["latents"] != "pixels": raise ValueError(f"source {P['source']!r} trains on pixels, not latents {P['latents']!r}")
+        cond, out_ch = Conditioner(), 6 if P.get("learn_sigma") else 3  # learned variance: (eps, v) as 2 x 3 channels
+        def new_model():
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                return UNet2DModel(sample_size=P["resolution"], in_channels=3, out_channels=out_ch, **P["unet"])
+        return Parts(new_model, cond.to(device), TrainConfig(**schedule).make_schedule(), (3, P["resolution"], P["resolution"]),
+                     device=device, recipe=dict(P=P, schedule=schedule, seed=seed), learned_variance=bool(P.get("learn_sigma")), clip_sample=True)
+    else: raise ValueError(f"unknown source {P['source']!r}; choose 'tiny', 'sd21' or one of {UNCONDITIONAL}")
     if P["latents"] not in ("pixels", "tiny-vae", "sd21"): raise ValueError(f"unknown latents {P['latents']!r}; choose 'pixels', 'tiny-vae' or 'sd21'")
     cond.to(device)
     sched = TrainConfig(**schedule).make_schedule()  # the same fields a stage's TrainConfig takes
@@ -118,6 +131,7 @@ class EvalSet:
     reference: Tensor # (n, 3, H, W) real images in [-1, 1] of these captions: the FID reference
     real: Tensor # (n, 3, H, W) other real images: scored against `reference`, they give the floor of each metric
     asked: dict | None = None # {"shape": [...], "color": [...]} class indices, where the domain knows them
+    domain: str = "" # "shapes": the ground-truth rates that need no caption (solid, coverage) are scored too
 
     def __len__(self): return len(self.captions)
 
@@ -125,23 +139,30 @@ def train_data(P: dict, # profile settings: source, resolution (and n_train for 
                seed: int = 0) -> Dataset:
     "The training set of a profile; its `recipe` (train_data(**recipe)) builds it again in another process."
     if P["source"] == "sd21": ds = from_settings("laion_subset", size=P["resolution"])
-    elif P["source"] == "tiny": ds = ShapesDataset(P["n_train"], size=P["resolution"], seed=seed)
-    else: raise ValueError(f"unknown source {P['source']!r}; choose 'tiny' or 'sd21'")
+    elif P["source"] in ("tiny", "shapes"): ds = ShapesDataset(P["n_train"], size=P["resolution"], seed=seed)
+    elif P["source"] == "ffhq": ds = from_settings("ffhq", size=P["resolution"])
+    else: raise ValueError(f"unknown source {P['source']!r}; choose 'tiny', 'sd21' or one of {UNCONDITIONAL}")
     ds.recipe = dict(P=P, seed=seed)
     return ds
 
 def build_data(P: dict, # profile settings: source, resolution, n_eval (and n_train for "tiny")
                seed: int = 0) -> tuple[Dataset, EvalSet]: # the training set (seeded), the held-out evaluation set (seed + 1000)
-    "The training dataset and the evaluation set of a profile."
+    "The training dataset and the evaluation set of a profile (FFHQ: FID against training images, as P2 measures it)."
     train_set = train_data(P, seed)
+    if P["source"] == "ffhq":  # the reference is the first n_eval training images, the ground-truth row the next n_eval
+        n = P["n_eval"]
+        if len(train_set) < 2 * n: raise ValueError(f"the training set has {len(train_set)} images, fewer than 2 x n_eval = {2 * n} (reference and ground-truth row)")
+        stack = lambda a, b: torch.stack([train_set[i]["image"] for i in range(a, b)])
+        return train_set, EvalSet([""] * n, stack(0, n), stack(n, 2 * n))
     if P["source"] == "sd21": eval_ds = from_settings("coco2014", size=P["resolution"], n=P["n_eval"])  # the first n captions of COCO 2014 val
     else: eval_ds = ShapesDataset(P["n_eval"], size=P["resolution"], seed=seed + 1000)  # held-out captions and references
     n = min(P["n_eval"], len(eval_ds))
     if len(train_set) < n: raise ValueError(f"the training set has {len(train_set)} images, fewer than n_eval = {n} for the ground-truth row")
     items = [eval_ds[i] for i in range(n)]
-    asked = {"shape": [it["shape"] for it in items], "color": [it["color"] for it in items]} if "shape" in items[0] else None
-    return train_set, EvalSet([it["caption"] for it in items], torch.stack([it["image"] for it in items]),
-                              torch.stack([train_set[i]["image"] for i in range(n)]), asked)
+    conditional = P["source"] not in UNCONDITIONAL
+    asked = {"shape": [it["shape"] for it in items], "color": [it["color"] for it in items]} if conditional and "shape" in items[0] else None
+    return train_set, EvalSet([it["caption"] if conditional else "" for it in items], torch.stack([it["image"] for it in items]),
+                              torch.stack([train_set[i]["image"] for i in range(n)]), asked, "shapes" if "shape" in items[0] else "")
 
 # %% ../nbs/toolkit/experiment.ipynb #e43c81ca
 def stage_config(out_dir: str | Path, # this stage's folder (its checkpoints/ and metrics.jsonl)
@@ -213,22 +234,24 @@ def load_model(parts: Parts, # builds the architecture
 def generate(model: nn.Module, # the denoiser
              parts: Parts, # conditioner, schedule, latent shape, decoder
              captions: Sequence[str], # one sample per caption
-             steps: int, # DDIM steps
+             steps: int, # sampling steps
              guidance: float = 1.0, # classifier-free guidance scale (1 = none; the empty caption is the unconditional branch)
              rescale: float = 0.0, # guidance rescale phi
              seed: int = 0, # sample i is seeded seed + i
              batch_size: int = 32, # samples per model call
-             record_x0: Sequence[int] | None = None) -> tuple[Samples, Tensor]: # step indices whose x0-prediction to keep
-    "Deterministic DDIM samples for `captions`: (the sampler's output, the images in [-1, 1] on the CPU)."
+             record_x0: Sequence[int] | None = None, # step indices whose x0-prediction to keep
+             sampler: str = "ddim") -> tuple[Samples, Tensor]: # "ddim" (deterministic) or "ddpm" (ancestral, with the learned variance where the parts have one)
+    "Samples for `captions` with paired seeds: (the sampler's output, the images in [-1, 1] on the CPU)."
     cond = parts.conditioner.encode(list(captions))
     uncond = parts.conditioner.null(1) if guidance != 1.0 else None
     s = sample(model, parts.schedule, parts.latent_shape, n=len(captions), steps=steps, cond=cond, uncond=uncond,
-               guidance=guidance, rescale=rescale, seed=seed, batch_size=batch_size, record_x0=record_x0,
-               device=parts.device, progress=False)
+               guidance=guidance, rescale=rescale, seed=seed, batch_size=batch_size, record_x0=record_x0, sampler=sampler,
+               learned_variance=parts.learned_variance, clip_sample=parts.clip_sample, device=parts.device, progress=False)
     return s, parts.images(s.images)
 
 # %% ../nbs/toolkit/experiment.ipynb #d3f3e4f3
 RATES = ("solid", "aligned", "shape_acc", "color_acc")  # ground-truth rates of the shapes domain, each with a binomial SE
+UNCONDITIONAL_SHAPES = ("solid", "solid_se", "outline_iou", "class_coverage", "pos_coverage", "size_coverage")  # what unconditional shapes are scored on
 
 class Scorer:
     "Scores sets of generated images against an `EvalSet`: n, ground-truth rates with SEs, coverage, FID/KID (bootstrap SEs) and IS."
@@ -256,6 +279,9 @@ class Scorer:
         if self.eval_set.asked is not None:
             g = shape_metrics(images, self.eval_set.asked, grid=3, size_bins=4)
             out.update({k: g[k] for r in RATES for k in (r, f"{r}_se")} | {k: g[k] for k in ("pos_coverage", "size_coverage")})
+        elif self.eval_set.domain == "shapes":  # unconditional: no caption to align with, but solid shapes and coverage
+            g = shape_metrics(images, grid=3, size_bins=4)
+            out.update({k: g[k] for k in UNCONDITIONAL_SHAPES})
         return {**out, **self.fidelity(images)}
 
     def ground_truth(self) -> dict:
@@ -264,16 +290,20 @@ class Scorer:
         if self.eval_set.asked is not None:
             g = shape_metrics(self.eval_set.real)
             out.update({k: g[k] for k in ("solid", "solid_se", "pos_coverage", "size_coverage")})
+        elif self.eval_set.domain == "shapes":
+            g = shape_metrics(self.eval_set.real)
+            out.update({k: g[k] for k in UNCONDITIONAL_SHAPES})
         return out
 
 # %% ../nbs/toolkit/experiment.ipynb #1fcf3246
 ORDER = ["table", "setting", "loss", "weights", "cfg", "rescale", "steps", "nfe", "n", *[c for r in RATES for c in (r, f"{r}_se")],
-         "pos_coverage", "size_coverage", "fid", "fid_se", "kid", "kid_se", "is", "seconds"]  # ground truth first, then the backbone
+         "outline_iou", "class_coverage", "pos_coverage", "size_coverage", "fid", "fid_se", "kid", "kid_se", "is", "seconds"]  # ground truth first, then the backbone
 
 class Rows:
     "The rows of an experiment's tables: generated with paired seeds and scored once per (model name, setting, captions)."
-    def __init__(self, parts: Parts, scorer: Scorer, seed: int = 0, batch_size: int = 32):
-        self.parts, self.scorer, self.seed, self.batch_size = parts, scorer, seed, batch_size
+    def __init__(self, parts: Parts, scorer: Scorer, seed: int = 0, batch_size: int = 32,
+                 sampler: str = "ddim"): # every row's sampler: "ddim" or "ddpm" (see `generate`)
+        self.parts, self.scorer, self.seed, self.batch_size, self.sampler = parts, scorer, seed, batch_size, sampler
         self.rows, self.images, self._models, self._scores = [], {}, {}, {}
 
     def add(self, name: str, # names the model: one name, one model object
@@ -288,7 +318,7 @@ class Rows:
         key = (name, steps, float(guidance), float(rescale), tuple(captions))
         if key not in self._scores:
             t0 = time.perf_counter()
-            s, images = generate(model, self.parts, captions, steps, guidance, rescale, self.seed, self.batch_size)
+            s, images = generate(model, self.parts, captions, steps, guidance, rescale, self.seed, self.batch_size, sampler=self.sampler)
             self._scores[key] = images, dict(nfe=s.nfe, **self.scorer(images), seconds=round(time.perf_counter() - t0, 1))
         images, scores = self._scores[key]
         self.images[key[:4]] = images
@@ -306,6 +336,58 @@ class Rows:
         df = pd.DataFrame([r for r in self.rows if all(r.get(k) == v for k, v in where.items())])
         df = df[[c for c in ORDER if c in df] + [c for c in df if c not in ORDER]]
         return df.dropna(axis=1, how="all")
+
+# %% ../nbs/toolkit/experiment.ipynb #3e39ceaf
+def score_checkpoints(rows: Rows, # generates and scores (its parts build the architecture)
+                      out_dir: str | Path, # a stage's folder (its checkpoints/)
+                      name: str, # the run's name; the checkpoint at step s is the model f"{name}@{s}"
+                      steps: int, # sampling steps of these rows
+                      ema: bool = True, # the EMA weights (where the run kept them) or the raw ones
+                      **labels) -> dict[int, nn.Module]: # columns that place the rows (table, run, seed, ...)
+    "One row per saved checkpoint of a stage, labelled `train_step`: its metric over training. Returns {step: model}."
+    found = list_checkpoints(Path(out_dir) / "checkpoints")
+    if not found: raise FileNotFoundError(f"{out_dir}: no checkpoints to score")
+    models = {}
+    for step, path in found:
+        model = rows.parts.new_model()
+        load_weights(model, path, ema=ema)
+        models[step] = model.to(rows.parts.device).eval()
+        rows.add(f"{name}@{step}", models[step], steps, train_step=step, **labels)
+    return models
+
+# %% ../nbs/toolkit/experiment.ipynb #321efabc
+def _where(t: pd.DataFrame, where: dict) -> pd.DataFrame:
+    m = pd.Series(True, index=t.index)
+    for k, v in where.items(): m &= t[k].isna() if v is None else (t[k] == v)
+    return t[m]
+
+def over_seeds(t: pd.DataFrame, # one row per (configuration, seed)
+               keys: Sequence[str], # the columns naming a configuration (e.g. run, steps)
+               metrics: Sequence[str]) -> pd.DataFrame:
+    "Per configuration: each metric's mean over seeds, its spread (sample standard deviation over seeds) and the number of seeds."
+    g = t.groupby(list(keys), sort=False, dropna=False)
+    out = g[list(metrics)].mean()
+    for c in metrics: out[f"{c}_spread"] = g[c].std(ddof=1)
+    return out.assign(seeds=g.size()).reset_index()
+
+def paired_over_seeds(t: pd.DataFrame, # one row per (configuration, seed)
+                      test: dict, # selects the tested configuration's rows
+                      ref: dict, # selects the reference configuration's rows
+                      metrics: Sequence[str],
+                      on: str = "seed") -> pd.DataFrame: # the pairing column
+    "Per metric: mean difference test - ref over paired seeds, the larger spread over seeds, and 'lower' / 'higher' / 'tie'."
+    a, b = _where(t, test).set_index(on), _where(t, ref).set_index(on)
+    common = sorted(set(a.index) & set(b.index))
+    if len(common) < 2: raise ValueError(f"{len(common)} seeds in common between {test} and {ref}: a spread needs >= 2")
+    out = []
+    for c in metrics:
+        d = a.loc[common, c] - b.loc[common, c]
+        spread = max(a.loc[common, c].std(ddof=1), b.loc[common, c].std(ddof=1))
+        same_sign = bool((d < 0).all() or (d > 0).all())
+        beyond = same_sign and abs(d.mean()) > spread
+        out.append(dict(metric=c, value=a.loc[common, c].mean(), ref=b.loc[common, c].mean(), diff=d.mean(), spread=spread,
+                        seeds=len(common), every_seed_agrees=same_sign, verdict=("lower" if d.mean() < 0 else "higher") if beyond else "tie"))
+    return pd.DataFrame(out)
 
 # %% ../nbs/toolkit/experiment.ipynb #ebdf9b02
 def save_model(model: nn.Module, # the model to ship
@@ -340,10 +422,9 @@ def sample_grid(images: dict, # row label -> (n, 3, H, W) images in [-1, 1] (the
 # %% ../nbs/toolkit/experiment.ipynb #1b68b314
 def pick(t: pd.DataFrame, **where) -> pd.Series:
     "The one row of `t` whose columns equal `where` (None matches a missing value); ValueError unless exactly one matches."
-    m = pd.Series(True, index=t.index)
-    for k, v in where.items(): m &= t[k].isna() if v is None else (t[k] == v)
-    if m.sum() != 1: raise ValueError(f"{int(m.sum())} rows match {where}, expected exactly one")
-    return t[m].iloc[0]
+    rows = _where(t, where)
+    if len(rows) != 1: raise ValueError(f"{len(rows)} rows match {where}, expected exactly one")
+    return rows.iloc[0]
 
 def compare(t: pd.DataFrame, # a results table with `metric` and `metric_se` columns
             test: dict, # selects the row under test (see `pick`)

@@ -84,7 +84,11 @@ def _sp_objective(schedule, config, perceptual):
     from percep_lib.sp_loss import SPObjective
     return SPObjective(perceptual, schedule, **config.sp_kwargs)
 
-OBJECTIVES: dict[str, Callable] = {"mse": _mse_objective, "sp": _sp_objective}  # name -> builder(schedule, config, perceptual)
+def _hybrid_objective(schedule, config, perceptual):
+    from percep_lib.vlb import HybridObjective  # Improved DDPM's L_simple + lambda L_vlb, for models that learn their variance
+    return HybridObjective(schedule, config.lambda_vlb, config.weighting, **config.weighting_kwargs)
+
+OBJECTIVES: dict[str, Callable] = {"mse": _mse_objective, "sp": _sp_objective, "hybrid": _hybrid_objective}  # name -> builder(schedule, config, perceptual)
 
 def make_objective(config: "TrainConfig", # reads objective, weighting, weight_frame, weighting_kwargs, timestep_sampler(_kwargs), sp_kwargs
                    schedule: Schedule, # the noise schedule

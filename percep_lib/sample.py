@@ -25,11 +25,14 @@ def make_scheduler(schedule: Schedule, # the training schedule (betas, predictio
                    sampler: str = "ddim", # a key of SAMPLERS
                    steps: int = 50, # number of sampling steps
                    timestep_spacing: str = "trailing", # "trailing" starts at t = T; "leading", "linspace" as diffusers
-                   clip_sample: bool = False): # clamp the x0-prediction to [-1, 1] (pixel-space models), never for latents
+                   clip_sample: bool = False, # clamp the x0-prediction to [-1, 1] (pixel-space models), never for latents
+                   learned_variance: bool = False): # DDPM only: the model also outputs v, and each step's variance is learned (Improved DDPM)
     "A diffusers scheduler on `schedule` with `steps` timesteps set."
     if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
     if not 1 <= steps <= schedule.T: raise ValueError(f"steps must lie in 1..{schedule.T}, got {steps}")
-    sch = schedule.to_diffusers(SAMPLERS[sampler], timestep_spacing=timestep_spacing, clip_sample=clip_sample)
+    if learned_variance and sampler != "ddpm": raise ValueError(f"a learned variance is used by ancestral ('ddpm') sampling, not {sampler!r}")
+    extra = {"variance_type": "learned_range"} if learned_variance else {}  # diffusers' name for Improved DDPM's interpolation
+    sch = schedule.to_diffusers(SAMPLERS[sampler], timestep_spacing=timestep_spacing, clip_sample=clip_sample, **extra)
     sch.set_timesteps(steps)
     return sch
 
@@ -121,6 +124,7 @@ def sample(model: nn.Module, # denoiser called as model(x, t, **cond)
            record_x0: Sequence[int] | str | None = None, # step indices (or "all") whose x0-prediction is kept
            timestep_spacing: str = "trailing", # "trailing" starts at t = T
            clip_sample: bool = False, # clamp x0-predictions to [-1, 1] (pixel models)
+           learned_variance: bool = False, # the model outputs (eps, v) as 2 x C channels: DDPM samples with its variance, DDIM uses eps
            device: str | torch.device | None = None, # default: the model's
            dtype: torch.dtype | None = None, # model input dtype (default: the model's); scheduler math is float32
            progress: bool = True) -> Samples: # show a progress bar
@@ -132,7 +136,7 @@ def sample(model: nn.Module, # denoiser called as model(x, t, **cond)
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
     device = torch.device(device or (p.device if p is not None else "cpu"))
     dtype = dtype or (p.dtype if p is not None and p.is_floating_point() else torch.float32)
-    sch = make_scheduler(schedule, sampler, steps, timestep_spacing, clip_sample)
+    sch = make_scheduler(schedule, sampler, steps, timestep_spacing, clip_sample, learned_variance and sampler == "ddpm")
     ts = sch.timesteps.tolist()
     keep = list(range(len(ts))) if record_x0 == "all" else sorted({i if i >= 0 else len(ts) + i for i in record_x0 or []})
     if any(not 0 <= i < len(ts) for i in keep): raise ValueError(f"record_x0 step indices must lie in 0..{len(ts) - 1}")
@@ -149,6 +153,9 @@ def sample(model: nn.Module, # denoiser called as model(x, t, **cond)
         for step, t in enumerate(sch.timesteps):
             tb = torch.full((j - i,), int(t), device=device, dtype=torch.long)
             out = guided_output(model, sch.scale_model_input(x, t).to(dtype), tb, c, u, guidance, rescale).float()
+            if learned_variance:
+                if out.shape[1] != 2 * x.shape[1]: raise ValueError(f"learned_variance: the model outputs {out.shape[1]} channels, expected 2 x {x.shape[1]}")
+                if sampler == "ddim": out = out[:, :x.shape[1]]  # DDIM needs only the eps half
             kw = {"eta": eta, "generator": gens} if sampler == "ddim" else {"generator": gens}
             res = sch.step(out, t, x, **kw)
             x = res.prev_sample

@@ -103,13 +103,14 @@ class TrainConfig:
     mixed_precision: str = "no" # "no", "fp16" or "bf16" (accelerate)
     cpu: bool = False # train on the CPU even where a GPU is present
     seed: int = 0 # seeds data order, timesteps, noise and dropout
-    objective: str = "mse" # a key of OBJECTIVES: "mse" or "sp"
+    objective: str = "mse" # a key of OBJECTIVES: "mse", "sp", or "hybrid" (eps-MSE + lambda_vlb x VLB, for models that also output their variance)
     weighting: str = "none" # MSE weighting, a key of percep_lib.p2.WEIGHTINGS: "none", "p2", "min_snr", "debiased", "edm"
     weighting_kwargs: dict = field(default_factory=dict) # the weighting's parameters, e.g. {"gamma": 1.0, "k": 1.0}
     weight_frame: str = "native" # "native": the weighting multiplies the model's own MSE (v-MSE for v-prediction); "epsilon": it is defined on the eps-MSE and converted (vanishes towards t = T under zero terminal SNR)
     timestep_sampler: str = "uniform" # how the MSE objective draws t, a key of percep_lib.p2.TIMESTEP_SAMPLERS: "uniform", or "logit_normal" (SD3, Esser et al. 2024)
     timestep_sampler_kwargs: dict = field(default_factory=dict) # the sampler's parameters, e.g. {"mean": 0.0, "std": 1.0}
     sp_kwargs: dict = field(default_factory=dict) # SPObjective options (layers, t' choice, distance, ...)
+    lambda_vlb: float = 0.001 # weight of L_vlb in the "hybrid" objective (Improved DDPM; P2 trains with 0.001)
     schedule: str = "linear" # noise schedule: "linear", "scaled_linear", "cosine"
     T: int = 1000 # training timesteps
     zero_terminal_snr: bool = False # rescale the schedule to SNR(T) = 0

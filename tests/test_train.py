@@ -206,7 +206,7 @@ def test_non_finite_parameters_are_not_checkpointed(tmp_path):
 # -- bad configurations -----------------------------------------------------------------------------------------
 
 BAD = [  # (train settings, model num_classes, expected message)
-    (dict(objective="l2"), NUM_CLASSES, "unknown objective 'l2'; choose one of ['mse', 'sp']"),
+    (dict(objective="l2"), NUM_CLASSES, "unknown objective 'l2'; choose one of ['mse', 'sp', 'hybrid']"),
     (dict(objective="sp"), NUM_CLASSES, "objective 'sp' needs a frozen perceptual network"),
     (dict(weighting="p2", weighting_kwargs={"gamma": -1.0}), NUM_CLASSES, "P2 gamma must be >= 0"),
     (dict(weighting="p2", weighting_kwargs={"k": 0.0}, zero_terminal_snr=True, prediction_type="v_prediction"),

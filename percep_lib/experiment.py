@@ -107,14 +107,15 @@ def build_parts(P: dict, # profile settings: source, latents, resolution; unet (
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 return UNet2DModel(sample_size=P["resolution"], in_channels=3, out_channels=out_ch, **P["unet"])
-        return Parts(new_model, cond.to(device), TrainConfig(**schedule).make_schedule(), (3, P["resolution"], P["resolution"]),
-                     device=device, recipe=dict(P=P, schedule=schedule, seed=seed), learned_variance=bool(P.get("learn_sigma")), clip_sample=True)
     else: raise ValueError(f"unknown source {P['source']!r}; choose 'tiny', 'sd21' or one of {UNCONDITIONAL}")
     if P["latents"] not in ("pixels", "tiny-vae", "sd21"): raise ValueError(f"unknown latents {P['latents']!r}; choose 'pixels', 'tiny-vae' or 'sd21'")
     cond.to(device)
     sched = TrainConfig(**schedule).make_schedule()  # the same fields a stage's TrainConfig takes
     recipe = dict(P=P, schedule=schedule, seed=seed)
-    if vae is None: return Parts(new_model, cond, sched, (3, P["resolution"], P["resolution"]), device=device, recipe=recipe)
+    if vae is None:
+        pixel_eps = P["source"] in UNCONDITIONAL  # clamped x0 and, with learn_sigma, a learned variance when sampling
+        return Parts(new_model, cond, sched, (3, P["resolution"], P["resolution"]), device=device, recipe=recipe,
+                     learned_variance=pixel_eps and bool(P.get("learn_sigma")), clip_sample=pixel_eps)
     vae = vae.eval().requires_grad_(False).to(device)
     sf = vae.config.scaling_factor
     to_lat = lambda x: vae.encode(x.to(device)).latent_dist.mode() * sf  # the mode: deterministic, so runs resume exactly
@@ -287,12 +288,10 @@ class Scorer:
     def ground_truth(self) -> dict:
         "The scores of real images: the floor of FID/KID at this n and the ceiling of the rates that need no caption."
         out = {"n": len(self.eval_set.real), **self.fidelity(self.eval_set.real)}
-        if self.eval_set.asked is not None:
+        if self.eval_set.asked is not None or self.eval_set.domain == "shapes":
             g = shape_metrics(self.eval_set.real)
-            out.update({k: g[k] for k in ("solid", "solid_se", "pos_coverage", "size_coverage")})
-        elif self.eval_set.domain == "shapes":
-            g = shape_metrics(self.eval_set.real)
-            out.update({k: g[k] for k in UNCONDITIONAL_SHAPES})
+            keys = ("solid", "solid_se", "pos_coverage", "size_coverage") if self.eval_set.asked is not None else UNCONDITIONAL_SHAPES
+            out.update({k: g[k] for k in keys})
         return out
 
 # %% ../nbs/toolkit/experiment.ipynb #1fcf3246

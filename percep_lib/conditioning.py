@@ -12,8 +12,8 @@ from torch import Tensor, nn
 from .config import SettingMissing, settings
 
 # %% auto #0
-__all__ = ['SD21_PIECES', 'Conditioner', 'ClassConditioner', 'WordTokenizer', 'tiny_text_encoder', 'TextConditioner',
-           'check_sd21_folder']
+__all__ = ['SD21_PIECES', 'Conditioner', 'ClassConditioner', 'TokenConditioner', 'WordTokenizer', 'tiny_text_encoder',
+           'TextConditioner', 'check_sd21_folder']
 
 # %% ../nbs/toolkit/conditioning.ipynb #b64c0fef
 class Conditioner:
@@ -66,6 +66,34 @@ class ClassConditioner(Conditioner):
             raise ValueError(f"class labels must lie in 0..{self.num_classes - 1} (or {self.num_classes} for null)")
         return {"class_labels": labels.to(self.device)}
     def null(self, n): return self.encode(torch.full((n,), self.num_classes))
+    def drop(self, labels, mask): return torch.where(mask, self.num_classes, torch.as_tensor(labels).long())
+    def to(self, device): self.device = torch.device(device); return self
+
+# %% ../nbs/toolkit/conditioning.ipynb #bb2b8172
+class TokenConditioner(Conditioner):
+    "Class labels as one cross-attention token, one-hot over num_classes + 1 (the last is null); 0 classes: unconditional."
+    provides = ("encoder_hidden_states",)
+    def __init__(self, num_classes: int, # number of real classes; 0: unconditional (every sample gets the null token)
+                 key: str = "label"): # the batch entry holding the labels (not read when unconditional)
+        if num_classes < 0: raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        self.num_classes, self.key, self.device = num_classes, (key if num_classes else None), torch.device("cpu")
+    @property
+    def width(self) -> int: return self.num_classes + 1 # the token's width: the model's caption_channels
+
+    def __call__(self, batch, p_uncond=0.0, generator=None):
+        if self.key is None: return self.null(len(next(iter(batch.values()))))  # unconditional: the null token for every sample
+        return super().__call__(batch, p_uncond, generator)
+    def check(self, model):
+        super().check(model)
+        cc = getattr(model, "config", {}).get("caption_channels", self.width)
+        if cc != self.width: raise ValueError(f"{self.num_classes} classes need a model with caption_channels = {self.width} (one-hot, the last is the null class), not {cc}")
+    def encode(self, labels):
+        if self.num_classes == 0: return self.null(len(labels))
+        labels = torch.as_tensor(labels).long()
+        if labels.numel() and (labels.min() < 0 or labels.max() > self.num_classes):
+            raise ValueError(f"class labels must lie in 0..{self.num_classes - 1} (or {self.num_classes} for null)")
+        return {"encoder_hidden_states": nn.functional.one_hot(labels, self.width).float()[:, None].to(self.device)}
+    def null(self, n): return {"encoder_hidden_states": nn.functional.one_hot(torch.full((n,), self.num_classes), self.width).float()[:, None].to(self.device)}
     def drop(self, labels, mask): return torch.where(mask, self.num_classes, torch.as_tensor(labels).long())
     def to(self, device): self.device = torch.device(device); return self
 

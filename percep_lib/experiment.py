@@ -209,12 +209,14 @@ def finetune(init: nn.Module | None, # the model to continue (copied, left untou
              config: TrainConfig, # the stage's settings (objective, steps, lr, batch, ...); grad_accum counts all processes' micro-batches
              parts: Parts, # conditioner, latent codec and device
              perceptual: nn.Module | None = None, # the frozen network of the "sp" objective
-             processes: int = 1) -> Tuned: # >= 2: train on that many processes (`percep_lib.launch`)
+             processes: int = 1, # >= 2: train on that many processes (`percep_lib.launch`)
+             objective=None) -> Tuned: # an objective object instead of config.objective's (e.g. one with a gate penalty); one process only
     "Train a copy of `init` (or a new model) with `config`; return its EMA and raw weights."
+    if processes > 1 and objective is not None: raise ValueError("an objective object cannot be sent to other processes: name it in config.objective, or train on one process")
     if processes > 1: return _finetune_launched(init, dataset, config, parts, perceptual, processes)
     model = (copy.deepcopy(init) if init is not None else parts.new_model()).train()
     t0 = time.perf_counter()
-    res = train(model, dataset, config, schedule=parts.schedule, conditioner=parts.conditioner, perceptual=perceptual,
+    res = train(model, dataset, config, schedule=parts.schedule, objective=objective, conditioner=parts.conditioner, perceptual=perceptual,
                 to_latents=parts.to_latents)
     seconds = time.perf_counter() - t0
     raw = res.model.to(parts.device).eval()

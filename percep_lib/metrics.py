@@ -18,19 +18,22 @@ import torch_fidelity
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from .config import settings, SettingMissing, default_device
-from .data import (SHAPES, PALETTE, BACKGROUND, AREA, ShapesDataset, ImageFolderDataset, to_uint8,
-                             stack_samples, render_shapes, to_model_range)
+from .data import (SHAPES, PALETTE, BACKGROUND, AREA, ShapesDataset, MovingShapesDataset, ImageFolderDataset,
+                             to_uint8, stack_samples, render_shapes, to_model_range)
 
 # %% auto #0
 __all__ = ['N_CLASSES', 'POS_GRID', 'SIZE_BINS', 'SIZE_RANGE', 'AUGMENT', 'FIRST_WEIGHT', 'DOMAIN_NET_NAME',
            'FEATURE_EXTRACTOR_WEIGHTS', 'SOLID_TOL', 'CORRUPTIONS', 'LPIPS_WEIGHT_KEYS', 'LPIPS_FALLBACKS',
-           'VIDEO_FALLBACKS', 'ShapesNet', 'shape_targets', 'domain_training_set', 'perturb', 'standardize_features',
-           'domain_net_accuracy', 'fit_domain_net', 'repo_root', 'domain_net_path', 'load_domain_net',
-           'FeatureExtractorShapesNet', 'inception_skeleton', 'check_inception_weights', 'feature_extractor_weights',
-           'UInt8Images', 'fidelity_features', 'fidelity_metrics', 'frechet_distance', 'kid_kernel',
-           'bootstrap_fid_kid', 'analyze_shape', 'analyze_shapes', 'binomial_se', 'shape_metrics', 'gaussian_blur',
-           'map_levels', 'redraw', 'validate_backbone', 'validation_summary', 'plot_validation', 'lpips_model',
-           'lpips_distance', 'load_i3d', 'i3d_features', 'temporal_change', 'video_metrics', 'video_shape_metrics']
+           'VIDEO_DOMAIN_NAME', 'CLIP_GROUPS', 'CLIP_STATS', 'VIDEO_CORRUPTIONS', 'VIDEO_FALLBACKS', 'ShapesNet',
+           'shape_targets', 'domain_training_set', 'perturb', 'standardize_features', 'domain_net_accuracy',
+           'fit_domain_net', 'repo_root', 'domain_net_path', 'load_domain_net', 'FeatureExtractorShapesNet',
+           'inception_skeleton', 'check_inception_weights', 'feature_extractor_weights', 'UInt8Images',
+           'fidelity_features', 'fidelity_metrics', 'frechet_distance', 'kid_kernel', 'bootstrap_fid_kid',
+           'analyze_shape', 'analyze_shapes', 'binomial_se', 'shape_metrics', 'gaussian_blur', 'map_levels', 'redraw',
+           'validate_backbone', 'validation_summary', 'plot_validation', 'lpips_model', 'lpips_distance', 'load_i3d',
+           'i3d_features', 'temporal_change', 'frame_features', 'clip_descriptors', 'fit_clip_stats', 'clip_fd',
+           'map_frames', 'shuffle_frames', 'shift_frames', 'hold_frames', 'rerender', 'validate_video_backbone',
+           'video_metrics', 'video_shape_metrics']
 
 # %% ../nbs/toolkit/metrics.ipynb #96b25929
 N_CLASSES, POS_GRID, SIZE_BINS, SIZE_RANGE = len(SHAPES) * len(PALETTE), 4, 4, (0.10, 0.40)  # ShapesNet's label spaces
@@ -597,6 +600,20 @@ CORRUPTIONS = {  # name -> (kind, f(test images in [-1, 1], their ShapesDataset,
 }
 
 # %% ../nbs/toolkit/metrics.ipynb #dcdd1d4f
+def _validation_block(vals: dict, n: int, backbone: str, dist: str = "fid") -> list[dict]:
+    "Rows of one n from {(change, kind): [(distance, KID) per draw]}, the floor first: mean, SE, ratio to the floor, verdict."
+    se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    block = [{"backbone": backbone, "n": n, "change": c, "kind": kind, dist: float(np.mean(v[:, 0])), f"{dist}_se": se(v[:, 0]),
+              "kid": float(np.mean(v[:, 1])), "kid_se": se(v[:, 1]), "repeats": len(v)}
+             for (c, kind), v in ((key, np.array(v)) for key, v in vals.items())]
+    floor = block[0][dist]
+    worst_imperceptible = max([b[dist] for b in block if b["kind"] == "imperceptible"], default=floor)
+    for b in block:
+        b[f"{dist}_ratio"] = b[dist] / floor
+        b["ok"] = (None if b["kind"] == "floor" else b[f"{dist}_ratio"] <= 2 if b["kind"] == "imperceptible"
+                   else bool(b[f"{dist}_ratio"] >= 3 and b[dist] > worst_imperceptible))
+    return block
+
 def validate_backbone(ns=(96, 192, 1000), # sample sizes: the reference and the test set have n images each
                       corruptions: dict | None = None, # name -> (kind, function), as in CORRUPTIONS (the default)
                       repeats: int = 5, # independent draws of both sets per n; a row is the mean over them
@@ -622,48 +639,43 @@ def validate_backbone(ns=(96, 192, 1000), # sample sizes: the reference and the 
                 m = fidelity_metrics(ref, x, feature_extractor, isc=False, kid_subsets=kid_subsets, seed=s, device=device,
                                      threads=threads, weights=weights)
                 vals.setdefault((c, kind), []).append((m[f"fid[{feature_extractor}]"], m[f"kid_mean[{feature_extractor}]"]))
-        se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-        block = [dict(backbone=feature_extractor, n=n, change=c, kind=kind, fid=float(np.mean(v[:, 0])), fid_se=se(v[:, 0]),
-                      kid=float(np.mean(v[:, 1])), kid_se=se(v[:, 1]), repeats=len(v))
-                 for (c, kind), v in ((key, np.array(v)) for key, v in vals.items())]
-        floor = block[0]["fid"]
-        worst_imperceptible = max([b["fid"] for b in block if b["kind"] == "imperceptible"], default=floor)
-        for b in block:
-            b["fid_ratio"] = b["fid"] / floor
-            b["ok"] = (None if b["kind"] == "floor" else b["fid_ratio"] <= 2 if b["kind"] == "imperceptible"
-                       else bool(b["fid_ratio"] >= 3 and b["fid"] > worst_imperceptible))
-        rows += block
+        rows += _validation_block(vals, n, feature_extractor, "fid")
     return pd.DataFrame(rows)
 
 # %% ../nbs/toolkit/metrics.ipynb #82237629
-def validation_summary(df: pd.DataFrame, # from `validate_backbone`
+def _distance(df: pd.DataFrame) -> str:
+    "The distance column of a validation table: 'fid' (images, `validate_backbone`) or 'fd' (clips, `validate_video_backbone`)."
+    return "fid" if "fid" in df.columns else "fd"
+
+def validation_summary(df: pd.DataFrame, # from `validate_backbone` or `validate_video_backbone`
                       ) -> str:
     "Two plain sentences: do the imperceptible changes stay within 2x the floor, are the visible ones clearly worse?"
-    ns = ", ".join(str(n) for n in sorted(df.n.unique()))
+    ns, ratio = ", ".join(str(n) for n in sorted(df.n.unique())), f"{_distance(df)}_ratio"
     def part(kind, one, many):
         d = df[df.kind == kind]
         bad = d[d.ok == False]  # noqa: E712 (a column of objects)
         if bad.empty: return f"Every {kind} change {one} at n = {ns}."
         return (f"{len(d) - len(bad)} of the {len(d)} {kind} rows (change x n, n = {ns}) {many}; the exceptions: "
-                + "; ".join(f"{r.change} at n = {r.n} ({r.fid_ratio:.2f}x the floor)" for r in bad.itertuples()) + ".")
+                + "; ".join(f"{r.change} at n = {r.n} ({getattr(r, ratio):.2f}x the floor)" for r in bad.itertuples()) + ".")
     return (part("imperceptible", "stays within 2x the real-vs-real floor", "stay within 2x the real-vs-real floor") + " "
             + part("visible", "is clearly worse (at least 3x the floor and above every imperceptible change)",
                    "are clearly worse (at least 3x the floor and above every imperceptible change)"))
 
 # %% ../nbs/toolkit/metrics.ipynb #41e1178f
-def plot_validation(df: pd.DataFrame, # from `validate_backbone`
+def plot_validation(df: pd.DataFrame, # from `validate_backbone` or `validate_video_backbone`
                    ):
-    "FID / floor for each change at each n (log axis, ± one standard error), with the 2x and 3x lines of the criterion."
+    "FID (or clip FD) / floor for each change at each n (log axis, ± one standard error), with the 2x and 3x lines of the criterion."
     import matplotlib.pyplot as plt
+    dist = _distance(df)
     d = df[df.kind != "floor"]
     changes = list(dict.fromkeys(d.change))
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(changes) + 1.2))
     for j, (n, g) in enumerate(d.groupby("n")):
         y = np.array([changes.index(c) for c in g.change]) + (j - 1) * 0.22
-        floor = df[(df.n == n) & (df.kind == "floor")].fid.iloc[0]
-        ax.errorbar(g.fid_ratio, y, xerr=g.fid_se / floor, fmt="o", ms=4, label=f"n = {n}")
+        floor = df[(df.n == n) & (df.kind == "floor")][dist].iloc[0]
+        ax.errorbar(g[f"{dist}_ratio"], y, xerr=g[f"{dist}_se"] / floor, fmt="o", ms=4, label=f"n = {n}")
     ax.axvline(2, color="grey", ls="--", lw=1); ax.axvline(3, color="grey", ls=":", lw=1)
-    ax.set(xscale="log", yticks=range(len(changes)), yticklabels=changes, xlabel="FID / real-vs-real floor (log)",
+    ax.set(xscale="log", yticks=range(len(changes)), yticklabels=changes, xlabel=f"{dist.upper()} / real-vs-real floor (log)",
            title=f"{df.backbone.iloc[0]}: imperceptible changes <= 2x (dashed), visible >= 3x (dotted)")
     ax.invert_yaxis(); ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
@@ -767,30 +779,215 @@ def temporal_change(videos: Tensor, # (N, C, F, H, W) in [-1, 1]
     "Mean absolute change between consecutive frames of each clip, (N,), in [-1, 1] pixel units."
     return (videos[:, :, 1:] - videos[:, :, :-1]).abs().mean((1, 2, 3, 4))
 
+# %% ../nbs/toolkit/metrics.ipynb #96cd596e
+VIDEO_DOMAIN_NAME = "percep-shapes-clip"  # the name every clip-descriptor result carries (ShapesNet per frame; not FVD, no I3D)
+CLIP_GROUPS = {"class": slice(0, len(SHAPES) + len(PALETTE)),  # groups of ShapesNet's 28 `feat` features pooled in the speed and
+               "where": slice(len(SHAPES) + len(PALETTE), len(SHAPES) + len(PALETTE) + 3),  # smoothness parts: class probabilities,
+               "contrast": slice(len(SHAPES) + len(PALETTE) + 3, None)}  # position and size, first-layer contrast residuals
+CLIP_STATS = {"mean": ((0.101, 0.275, 0.224), (0.167, 0.367, 0.382)),  # centre and scale of the speed and smoothness numbers:
+              "scale": ((15.5, 16.8, 26.6), (8.92, 11.2, 14.5))}  # `fit_clip_stats` on 1024 real 8-frame clips (seed 10000)
+
+# %% ../nbs/toolkit/metrics.ipynb #4ab7c99d
+def frame_features(videos: Tensor, # (N, C, F, H, W) clips in [-1, 1]
+                   net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
+                   batch_size: int = 1024, # frames per forward pass
+                  ) -> Tensor:
+    "ShapesNet's 28 `feat` features of every frame, (N, F, 28), read from the 8-bit frames as torch-fidelity reads images."
+    net = load_domain_net() if net is None else net
+    N, C, Fr, H, W = videos.shape
+    x, dev = videos.transpose(1, 2).reshape(N * Fr, C, H, W), next(net.parameters()).device
+    with torch.no_grad():
+        f = [net(to_uint8(x[i:i + batch_size]).to(dev).float() / 127.5 - 1)["feat"].cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(f).view(N, Fr, -1)
+
+# %% ../nbs/toolkit/metrics.ipynb #6a00906b
+def clip_descriptors(videos: Tensor, # (N, C, F, H, W) clips in [-1, 1] with F >= 3, or their (N, F, 28) `frame_features`
+                     net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
+                     stats: dict | None = CLIP_STATS, # centre and scale of the speed and smoothness numbers (None: raw)
+                     batch_size: int = 1024, # frames per forward pass
+                    ) -> Tensor:
+    "(N, 34) clip descriptors: mean ShapesNet features over frames, then per feature group the RMS of first and of second time differences."
+    if videos.dim() not in (3, 5) or videos.shape[2 if videos.dim() == 5 else 1] < 3:
+        raise ValueError(f"need (N, C, F, H, W) clips or (N, F, D) frame features with F >= 3 frames, got {tuple(videos.shape)}")
+    f = videos if videos.dim() == 3 else frame_features(videos, net, batch_size)
+    d1 = f.diff(dim=1)
+    rms = lambda d: torch.stack([d[..., g].pow(2).mean((1, 2)).sqrt() for g in CLIP_GROUPS.values()], 1)  # over time and the group
+    t = torch.cat([rms(d1), rms(d1.diff(dim=1))], 1)
+    if stats is not None: t = (t - torch.tensor(stats["mean"]).flatten()) * torch.tensor(stats["scale"]).flatten()
+    return torch.cat([f.mean(1), t], 1)
+
+# %% ../nbs/toolkit/metrics.ipynb #7a40871d
+def fit_clip_stats(videos: Tensor, # (N, C, F, H, W) real clips of the domain (or their `frame_features`)
+                   net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
+                  ) -> dict:
+    "`CLIP_STATS` from real clips: the speed and smoothness numbers centred on them, each scaled to carry 1/3 of the appearance part's variance."
+    d = clip_descriptors(videos, net, stats=None)
+    k = len(CLIP_GROUPS)
+    app, t = d[:, :-2 * k].double(), d[:, -2 * k:].double()
+    scale = (app.var(0).sum() / k).sqrt() / t.std(0)  # so the speed part and the smoothness part each have the appearance part's total variance
+    r = lambda v: tuple(tuple(float(f"{x:.3g}") for x in row) for row in v.view(2, k).tolist())
+    return {"mean": r(t.mean(0)), "scale": r(scale)}
+
+# %% ../nbs/toolkit/metrics.ipynb #16fdbfd6
+def _mmd2(a: np.ndarray, b: np.ndarray) -> float:
+    "Unbiased MMD² of two feature sets with KID's polynomial kernel (torch-fidelity's KID on one subset)."
+    n, m = len(a), len(b)
+    kaa, kbb = kid_kernel(a, a), kid_kernel(b, b)
+    return float((kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1)) - 2 * kid_kernel(a, b).mean())
+
+def clip_fd(real: Tensor, # (N, C, F, H, W) real clips in [-1, 1], or their (N, 34) `clip_descriptors`
+            fake: Tensor, # (M, C, F, H, W) generated clips, or their descriptors
+            net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
+            kid: bool = True, # also KID (polynomial-kernel MMD²) of the descriptors
+            kid_subset_size: int = 1000, # KID on random subsets of this many clips when a set is larger (else the whole sets)
+            kid_subsets: int = 100, # number of such subsets
+            n_boot: int = 0, # bootstrap resamples of the generated set for the `_se` keys (0: none)
+            seed: int = 0, # KID subsets and bootstrap
+           ) -> dict:
+    "Fréchet distance (and KID) of clip descriptors: keys `fd_clip[percep-shapes-clip]`, `kid_clip[percep-shapes-clip]` (+ `_se` with n_boot)."
+    a, b = ((v if v.dim() == 2 else clip_descriptors(v, net)).double().numpy() for v in (real, fake))
+    key = lambda m: f"{m}[{VIDEO_DOMAIN_NAME}]"
+    out = {key("fd_clip"): frechet_distance(a, b)}
+    if kid:
+        if max(len(a), len(b)) <= kid_subset_size: out[key("kid_clip")] = _mmd2(a, b)
+        else:
+            g, s = np.random.default_rng(seed), min(kid_subset_size, len(a), len(b))
+            out[key("kid_clip")] = float(np.mean([_mmd2(a[g.choice(len(a), s, replace=False)], b[g.choice(len(b), s, replace=False)])
+                                                  for _ in range(kid_subsets)]))
+    if n_boot > 0:
+        se = bootstrap_fid_kid(a, b, n_boot, kid_subset_size, seed, fid=True, kid=kid)
+        out.update({key(f"{m}_clip_se"): se[f"{t}_se"] for m, t in (("fd", "fid"), ("kid", "kid")) if f"{t}_se" in se})
+    out.update(n_real=len(a), n_fake=len(b), descriptor_dim=a.shape[1])
+    return out
+
+# %% ../nbs/toolkit/metrics.ipynb #f5c2152f
+def map_frames(videos: Tensor, # (N, C, F, H, W) clips
+               f, # function of (B, C, H, W) images returning images of the same shape
+              ) -> Tensor:
+    "Apply an image function to every frame of every clip."
+    N, C, Fr, H, W = videos.shape
+    return f(videos.transpose(1, 2).reshape(N * Fr, C, H, W)).view(N, Fr, C, H, W).transpose(1, 2)
+
+# %% ../nbs/toolkit/metrics.ipynb #fc24d558
+def shuffle_frames(videos: Tensor, # (N, C, F, H, W) clips
+                   generator: torch.Generator, # the randomness
+                  ) -> Tensor:
+    "Each clip's frames in an order of its own, drawn at random."
+    N, C, Fr, H, W = videos.shape
+    order = torch.rand(N, Fr, generator=generator).argsort(1)
+    return videos.gather(2, order.view(N, 1, Fr, 1, 1).expand_as(videos))
+
+# %% ../nbs/toolkit/metrics.ipynb #599f9f14
+def shift_frames(videos: Tensor, # (N, C, F, H, W) clips
+                 generator: torch.Generator, # the randomness
+                 max_shift: int = 2, # each frame moves by (dx, dy), each uniform on -max_shift..max_shift pixels
+                ) -> Tensor:
+    "Camera shake: every frame moved by its own random whole-pixel offset (edges replicated, nothing wraps around)."
+    N, C, Fr, H, W = videos.shape
+    k = max_shift
+    s = torch.randint(-k, k + 1, (2, N, Fr, 1, 1), generator=generator)
+    pad = F.pad(videos.transpose(1, 2).reshape(N * Fr, C, H, W), (k, k, k, k), mode="replicate").view(N, Fr, C, H + 2 * k, W + 2 * k)
+    ys, xs = torch.arange(H).view(1, 1, H, 1) + k - s[1], torch.arange(W).view(1, 1, 1, W) + k - s[0]  # (N, F, H, 1), (N, F, 1, W)
+    out = pad.permute(0, 1, 3, 4, 2)[torch.arange(N).view(N, 1, 1, 1), torch.arange(Fr).view(1, Fr, 1, 1), ys, xs]  # (N, F, H, W, C)
+    return out.permute(0, 4, 1, 2, 3)
+
+# %% ../nbs/toolkit/metrics.ipynb #830bdc5d
+def hold_frames(videos: Tensor, # (N, C, F, H, W) clips
+                k: int = 2, # each kept frame is shown k times
+               ) -> Tensor:
+    "Stutter: every k-th frame held for k frames (1/k of the frame rate; the motion advances k times as far at each change)."
+    return videos[:, :, torch.arange(videos.shape[2]) // k * k]
+
+# %% ../nbs/toolkit/metrics.ipynb #78b2e4f5
+def rerender(ds: MovingShapesDataset, # the dataset the clips come from
+             **changes, # MovingShapesDataset arguments to change, e.g. speed_range=(0.03, 0.15)
+            ) -> Tensor:
+    "The clips of `ds` rendered again with some of its arguments changed: the same random draws, so the same shapes, starts and headings."
+    kw = dict(n=ds.n, frames=ds.frames, size=ds.size, seed=ds.seed, n_shapes=ds.n_shapes, shapes=ds.shapes, colors=ds.colors,
+              size_range=ds.size_range, speed_range=ds.speed_range, spin=ds.spin, antialias=ds.antialias, background=ds.background)
+    if bad := set(changes) - set(kw): raise TypeError(f"rerender: unknown MovingShapesDataset arguments {sorted(bad)}")
+    return stack_samples(MovingShapesDataset(**{**kw, **changes}), key="video")
+
+# %% ../nbs/toolkit/metrics.ipynb #bc02b904
+_every_other = lambda x, a: torch.where(torch.arange(x.shape[2]).view(1, 1, -1, 1, 1) % 2 == 1, a, 1.0)  # factor a on frames 1, 3, 5, ...
+
+VIDEO_CORRUPTIONS = {  # name -> (kind, f(test clips (N, C, F, H, W) in [-1, 1], their MovingShapesDataset, torch.Generator) -> changed clips)
+    "uniform +3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 3 / 255)),  # the same on every frame of every clip
+    "uniform -3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u - 3 / 255)),
+    "noise sd 2/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 2 * torch.randn(u.shape, generator=g) / 255)),  # new in every frame
+    "frozen: first frame held": ("visible", lambda x, ds, g: x[:, :, :1].expand_as(x).contiguous()),
+    "shuffled frame order": ("visible", lambda x, ds, g: shuffle_frames(x, g)),
+    "flicker: every other frame at 85%": ("visible", lambda x, ds, g: map_levels(x, lambda u: u * _every_other(x, 0.85))),
+    "jitter: frames shifted up to 2 px": ("visible", lambda x, ds, g: shift_frames(x, g, 2)),
+    "stutter: every 2nd frame held twice": ("visible", lambda x, ds, g: hold_frames(x, 2)),
+    "too fast: 3x the speed": ("visible", lambda x, ds, g: rerender(ds, speed_range=tuple(3 * v for v in ds.speed_range), spin=3 * ds.spin)),
+    "dim to 80%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u)),  # appearance: the frames' distribution changes too
+    "blur sigma 0.7 px": ("visible", lambda x, ds, g: map_frames(x, lambda y: gaussian_blur(y, 0.7))),
+}
+
+# %% ../nbs/toolkit/metrics.ipynb #c446e9d5
+def validate_video_backbone(ns=(96, 192), # sample sizes: the reference and the test set have n clips each
+                            corruptions: dict | None = None, # name -> (kind, function), as in VIDEO_CORRUPTIONS (the default)
+                            repeats: int = 5, # independent draws of both sets per n; a row is the mean over them
+                            frames: int = 8, # frames per clip
+                            size: int = 32, # frame side
+                            seed: int = 0, # draw r at the k-th n: reference seed + 1000 k + 2 r, test set the next seed
+                            weights: str | None = None, # ShapesNet weights file (default: the shipped one)
+                            threads: int | None = 1, # torch CPU threads during the check (None: unchanged)
+                           ) -> pd.DataFrame:
+    "Clip FD and KID of real vs real clips (the floor) and real vs changed clips at each n: mean ± SE over draws, ratio to the floor, verdict."
+    corruptions = VIDEO_CORRUPTIONS if corruptions is None else corruptions
+    net, n_threads, rows = load_domain_net(weights), torch.get_num_threads(), []
+    fd, kd = f"fd_clip[{VIDEO_DOMAIN_NAME}]", f"kid_clip[{VIDEO_DOMAIN_NAME}]"
+    try:
+        if threads: torch.set_num_threads(threads)
+        for k, n in enumerate(ns):
+            vals = {}
+            for r in range(repeats):
+                s = seed + 1000 * k + 2 * r
+                ref = clip_descriptors(stack_samples(MovingShapesDataset(n, frames=frames, size=size, seed=s), key="video"), net)
+                test_ds = MovingShapesDataset(n, frames=frames, size=size, seed=s + 1)
+                test, g = stack_samples(test_ds, key="video"), torch.Generator().manual_seed(s)
+                for c, (kind, f) in {"real vs real (floor)": ("floor", lambda x, ds, g: x), **corruptions}.items():
+                    m = clip_fd(ref, clip_descriptors(f(test, test_ds, g), net), seed=s)
+                    vals.setdefault((c, kind), []).append((m[fd], m[kd]))
+            rows += _validation_block(vals, n, VIDEO_DOMAIN_NAME, "fd")
+    finally:
+        torch.set_num_threads(n_threads)
+    return pd.DataFrame(rows)
+
 # %% ../nbs/toolkit/metrics.ipynb #97fcc2f4
-VIDEO_FALLBACKS = ("frame-fid",)  # what a caller may accept when the I3D file is missing
+VIDEO_FALLBACKS = (VIDEO_DOMAIN_NAME, "frame-fid")  # what a caller may accept when the I3D file is missing
 
 def video_metrics(real: Tensor, # (N, C, F, H, W) real clips in [-1, 1]
                   fake: Tensor, # (M, C, F, H, W) generated clips
-                  fallback: str | None = None, # None (I3D required) or "frame-fid"
+                  fallback: str | None = None, # None (I3D required), "percep-shapes-clip" or "frame-fid" (see VIDEO_FALLBACKS)
                   device: str | None = None,
                   batch_size: int = 256,
+                  n_boot: int = 0, # bootstrap resamples for the `_se` keys of the substitutes (0: none)
                  ) -> dict:
-    "FVD with a local I3D file; else, when the caller accepts it, frame-level FID (ShapesNet) and temporal change, named as such."
+    "FVD with a local I3D file; else, when the caller accepts one, a named substitute: clip FD, frame-level FID, temporal change."
     if fallback not in (None, *VIDEO_FALLBACKS): raise ValueError(f"video fallback {fallback!r}: choose None or one of {VIDEO_FALLBACKS}")
     device = default_device(device)
     try:
         i3d = load_i3d(device=device)
     except SettingMissing as e:
-        if fallback is None: raise SettingMissing(f"{e}; or pass fallback='frame-fid' to accept frame-level FID and temporal change instead of FVD") from None
+        if fallback is None:
+            raise SettingMissing(f"{e}; or pass fallback='{VIDEO_DOMAIN_NAME}' (Fréchet distance of ShapesNet clip descriptors, with "
+                                 "frame-level FID and temporal change) or fallback='frame-fid' (frame-level FID and temporal change only) "
+                                 "to accept a named substitute for FVD") from None
         i3d = None
     out = {"n_real": len(real), "n_fake": len(fake)}
     if i3d is not None:
         out["fvd[i3d]"] = frechet_distance(i3d_features(real, i3d, device=device), i3d_features(fake, i3d, device=device))
         return out
+    if fallback == VIDEO_DOMAIN_NAME:
+        m = clip_fd(real, fake, load_domain_net(device=device), n_boot=n_boot)
+        out.update({k: v for k, v in m.items() if k not in out})
     frames = lambda v: v.transpose(1, 2).flatten(0, 1)  # (N*F, C, H, W)
-    m = fidelity_metrics(frames(real), frames(fake), kid=False, isc=False, batch_size=batch_size, device=device)
+    m = fidelity_metrics(frames(real), frames(fake), kid=False, isc=False, batch_size=batch_size, device=device, n_boot=n_boot)
     out[f"frame_fid[{DOMAIN_NET_NAME}]"] = m[f"fid[{DOMAIN_NET_NAME}]"]
+    if n_boot > 0: out[f"frame_fid_se[{DOMAIN_NET_NAME}]"] = m[f"fid_se[{DOMAIN_NET_NAME}]"]
     tr, tf = temporal_change(real).mean().item(), temporal_change(fake).mean().item()
     out.update({"temporal_change[real]": tr, "temporal_change[fake]": tf, "temporal_change_ratio": tf / max(tr, 1e-12)})
     return out
@@ -800,17 +997,23 @@ def video_shape_metrics(videos: Tensor, # (N, C, F, H, W) clips of one shape eac
                         asked: dict | None = None, # {"shape": (N,), "color": (N,)} indices asked for, if any
                         tol: dict = SOLID_TOL, # thresholds of `analyze_shape`
                        ) -> dict:
-    "Ground truth of single-shape clips: solid frames, identity kept over time, alignment with what was asked, motion smoothness."
+    "Ground truth of single-shape clips: solid frames, identity kept over time, alignment with what was asked, motion jerk; with `_se`."
     N, C, Fr, H, W = videos.shape
     r = analyze_shapes(videos.transpose(1, 2).flatten(0, 1), tol=tol)
     r = {k: v.reshape(N, Fr) for k, v in r.items()}
     solid = r["solid"]
     same = solid.all(1) & (r["shape"] == r["shape"][:, :1]).all(1) & (r["color"] == r["color"][:, :1]).all(1)
-    out = {"n": N, "solid_frames": float(solid.mean()), "consistent": float(same.mean())}
+    mean_se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan  # of a mean of per-clip values
+    per_clip = solid.mean(1)
+    out = {"n": N, "solid_frames": float(per_clip.mean()), "solid_frames_se": mean_se(per_clip),
+           "consistent": float(same.mean()), "consistent_se": binomial_se(float(same.mean()), N)}
     if asked is not None:
         s, c = np.asarray(asked["shape"])[:, None], np.asarray(asked["color"])[:, None]
         out["aligned"] = float((same & (r["shape"] == s).all(1) & (r["color"] == c).all(1)).mean())
+        out["aligned_se"] = binomial_se(out["aligned"], N)
+    out["n_consistent"], jerk = int(same.sum()), np.array([])
     if Fr >= 3 and same.any():
-        cen = np.stack([r["cx"], r["cy"]], -1)[same] * W
-        out["motion_jerk_px"] = float(np.median(np.abs(cen[:, 2:] - 2 * cen[:, 1:-1] + cen[:, :-2])))
+        cen = np.stack([r["cx"] * W, r["cy"] * H], -1)[same]  # (clips, F, 2) in pixels
+        jerk = np.linalg.norm(cen[:, 2:] - 2 * cen[:, 1:-1] + cen[:, :-2], axis=-1).mean(1)
+    out.update(motion_jerk_px=float(jerk.mean()) if len(jerk) else math.nan, motion_jerk_px_se=mean_se(jerk))
     return out

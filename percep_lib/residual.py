@@ -104,7 +104,7 @@ class Gate(nn.Module):
         u, _ = _unit_input(args, kwargs)
         if self.spec.site == "input": return out + (u._residual_skip - u) / self.out_scale  # (z + F(u)) / r = out + (z - u) / r
         if self.spec.site == "sum": return self.total(out)
-        y = torch.lerp(u, out, self._view(self.alpha, out))  # u + alpha (out - u); exactly `out` at alpha = 1
+        y = torch.lerp(u.to(out.dtype), out, self._view(self.alpha, out).to(out.dtype))  # u + alpha (out - u); exactly `out` at alpha = 1
         return y + self._view(self.beta, out) if self.beta is not None else y
 
     def extra_repr(self): return f"channels={self.channels}, variant={self.variant} ({self.spec.name}), channel_dim={self.channel_dim}"

@@ -5,8 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from percep_lib.standin import write_standin
-
 NB = "04_lpips_snr_probe.ipynb"
 SMOKE_PAIRS = {("pixel MSE", "shapes"), ("pixel MSE", "photos"), ("1 - SSIM (scikit-image)", "shapes"),
                ("1 - SSIM (scikit-image)", "photos"), ("SP stage-1 denoiser, mid block at own t", "shapes"),
@@ -26,12 +24,10 @@ def smoke_rows(smoke):
 
 
 @pytest.fixture(scope="module")
-def paper(tmp_path_factory, run_nb):
+def paper(tmp_path_factory, run_nb_standin):
     "The paper profile on 256-px stand-ins of CelebA-HQ and torchvision's AlexNet file: 4 triplets, 9 SNRs (LPIPS at 256 px is slow on one CPU thread)."
-    env = write_standin(tmp_path_factory.mktemp("standin"), parts=("celebahq", "lpips_alex"), size=256)
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items(): mp.setenv(k, v)
-        return run_nb(NB, tmp_path_factory.mktemp("probe") / "paper", profile="paper", n_triplets=4, snr_per_decade=1, threads=1, device="cpu")
+    return run_nb_standin(NB, tmp_path_factory.mktemp("probe") / "paper", tmp_path_factory.mktemp("standin"), ("celebahq", "lpips_alex"), 256,
+                          profile="paper", n_triplets=4, snr_per_decade=1, threads=1, device="cpu")
 
 
 def test_smoke_writes_results_config_and_figures(smoke):

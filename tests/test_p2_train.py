@@ -5,8 +5,6 @@ import json
 import pandas as pd
 import pytest
 
-from percep_lib.standin import write_standin
-
 NB = "06_p2_train.ipynb"
 FAMILY = ["baseline", "p2 gamma=0.5", "p2 gamma=1", "min-snr-5", "debiased", "edm", "logit-normal t", "sp from baseline",
           "sp from p2 gamma=1"]
@@ -18,14 +16,11 @@ def smoke(tmp_path_factory, run_nb):
 
 
 @pytest.fixture(scope="module")
-def paper(tmp_path_factory, run_nb):
+def paper(tmp_path_factory, run_nb_standin):
     "The paper profile on 64-px stand-ins of FFHQ and Inception: baseline and P2, 2 steps each, a quarter-width ADM-light, 4 references (each Inception row costs ~30 s on one thread)."
-    env = write_standin(tmp_path_factory.mktemp("standin"), parts=("ffhq", "inception"), size=64)
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items(): mp.setenv(k, v)
-        return run_nb(NB, tmp_path_factory.mktemp("p2") / "paper", profile="paper", resolution=64, base_channels=32, batch_size=2,
-                      max_steps=2, checkpoint_every=2, n_eval=4, curve_steps=2, sample_steps=[2], threads=1, device="cpu",
-                      runs=["baseline", "p2 gamma=1"])
+    return run_nb_standin(NB, tmp_path_factory.mktemp("p2") / "paper", tmp_path_factory.mktemp("standin"), ("ffhq", "inception"), 64,
+                          profile="paper", resolution=64, base_channels=32, batch_size=2, max_steps=2, checkpoint_every=2, n_eval=4,
+                          curve_steps=2, sample_steps=[2], threads=1, device="cpu", runs=["baseline", "p2 gamma=1"])
 
 
 def test_smoke_writes_tables_figures_and_config(smoke):

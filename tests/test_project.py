@@ -63,3 +63,14 @@ def test_library_notebooks_are_committed_with_their_plots():
     for nb in sorted(ROOT.glob("nbs/0[0-3]_*.ipynb")):
         outs = [o for c in json.loads(nb.read_text())["cells"] for o in c.get("outputs", [])]
         assert any("image/png" in o.get("data", {}) for o in outs), f"{nb.name} has no saved plot: run python tests/refresh_notebooks.py {nb.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("nb", sorted(p.name for p in (ROOT / "nbs").glob("0[4-9]_*.ipynb")))
+def test_experiment_parameters_parse_for_papermill(nb):
+    "`papermill --help-notebook` lists every parameter (papermill skips a line whose comment holds '=' or a quote)."
+    import json
+    from papermill.translators import PythonTranslator
+    cells = json.loads((ROOT / "nbs" / nb).read_text())["cells"]
+    src = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+    declared = [l.split(":")[0] for l in src.splitlines() if l.strip() and not l.startswith("#")]
+    assert [p.name for p in PythonTranslator.inspect({"source": src})] == declared

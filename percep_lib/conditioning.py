@@ -70,13 +70,13 @@ class ClassConditioner(Conditioner):
     def to(self, device): self.device = torch.device(device); return self
 
 # %% ../nbs/toolkit/conditioning.ipynb #bb2b8172
-class TokenConditioner(Conditioner):
+class TokenConditioner(ClassConditioner):
     "Class labels as one cross-attention token, one-hot over num_classes + 1 (the last is null); 0 classes: unconditional."
     provides = ("encoder_hidden_states",)
     def __init__(self, num_classes: int, # number of real classes; 0: unconditional (every sample gets the null token)
                  key: str = "label"): # the batch entry holding the labels (not read when unconditional)
         if num_classes < 0: raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-        self.num_classes, self.key, self.device = num_classes, (key if num_classes else None), torch.device("cpu")
+        super().__init__(num_classes, key if num_classes else None)
     @property
     def width(self) -> int: return self.num_classes + 1 # the token's width: the model's caption_channels
 
@@ -88,14 +88,10 @@ class TokenConditioner(Conditioner):
         cc = getattr(model, "config", {}).get("caption_channels", self.width)
         if cc != self.width: raise ValueError(f"{self.num_classes} classes need a model with caption_channels = {self.width} (one-hot, the last is the null class), not {cc}")
     def encode(self, labels):
-        if self.num_classes == 0: return self.null(len(labels))
-        labels = torch.as_tensor(labels).long()
-        if labels.numel() and (labels.min() < 0 or labels.max() > self.num_classes):
-            raise ValueError(f"class labels must lie in 0..{self.num_classes - 1} (or {self.num_classes} for null)")
-        return {"encoder_hidden_states": nn.functional.one_hot(labels, self.width).float()[:, None].to(self.device)}
-    def null(self, n): return {"encoder_hidden_states": nn.functional.one_hot(torch.full((n,), self.num_classes), self.width).float()[:, None].to(self.device)}
-    def drop(self, labels, mask): return torch.where(mask, self.num_classes, torch.as_tensor(labels).long())
-    def to(self, device): self.device = torch.device(device); return self
+        "The labels (checked by `ClassConditioner.encode`) as one-hot tokens (B, 1, num_classes + 1)."
+        if self.num_classes == 0: labels = torch.full((len(labels),), 0)  # the null class
+        y = super().encode(labels)["class_labels"]
+        return {"encoder_hidden_states": nn.functional.one_hot(y, self.width).float()[:, None]}
 
 # %% ../nbs/toolkit/conditioning.ipynb #285459a0
 class WordTokenizer:

@@ -595,7 +595,7 @@ def from_settings(key: str, # a [data] key of settings.ini: ffhq, celebahq, metf
     root = settings().path_of("data", key, expect=expect)
     try: return cls(root, size=size, **{**extra, **kwargs})
     except (FileNotFoundError, ValueError) as e:  # a partial or wrong folder: the same error, naming the setting
-        msg = f"[data] {key} = {root}: {e} (expected {expect})"
+        msg = f"[data] {key} = {root}: {str(e).removeprefix(f'{root}: ')} (expected {expect})"  # the path once
         try: err = type(e)(msg)
         except TypeError: err = (FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError)(msg)
         raise err from None

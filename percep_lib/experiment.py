@@ -25,8 +25,8 @@ from .train import TrainConfig, list_checkpoints, read_metrics, to_device, train
 
 # %% auto #0
 __all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'resolve_profile', 'Parts',
-           'shapes_conditioner', 'build_parts', 'EvalSet', 'train_data', 'build_data', 'stage_config', 'Tuned',
-           'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'score_checkpoints', 'over_seeds',
+           'shapes_conditioner', 'build_parts', 'vae_codec', 'EvalSet', 'train_data', 'build_data', 'stage_config',
+           'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'score_checkpoints', 'over_seeds',
            'paired_over_seeds', 'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines', 'loss_trend',
            'rerun_moves', 'with_se', 'row_label', 'compact_table', 'rerun_report', 'paper_table', 'heldout_loss',
            'own_loss_table', 'gradient_signal']
@@ -116,13 +116,19 @@ def build_parts(P: dict, # profile settings: source, latents, resolution; unet (
         pixel_eps = P["source"] in UNCONDITIONAL  # clamped x0 and, with learn_sigma, a learned variance when sampling
         return Parts(new_model, cond, sched, (3, P["resolution"], P["resolution"]), device=device, recipe=recipe,
                      learned_variance=pixel_eps and bool(P.get("learn_sigma")), clip_sample=pixel_eps)
+    to_lat, decode, ch, down = vae_codec(vae, device)
+    return Parts(new_model, cond, sched, (ch, P["resolution"] // down, P["resolution"] // down), to_lat, decode, device, recipe)
+
+# %% ../nbs/toolkit/experiment.ipynb #c2b5ec69
+def vae_codec(vae: AutoencoderKL, # an image VAE (its scaling_factor, latent_channels and block_out_channels are read)
+              device: str = "cpu", chunk: int = 32) -> tuple: # decoding runs `chunk` latents at a time
+    "An image VAE as a frozen latent codec: (encode, decode, latent channels, downsampling factor)."
     vae = vae.eval().requires_grad_(False).to(device)
     sf = vae.config.scaling_factor
-    to_lat = lambda x: vae.encode(x.to(device)).latent_dist.mode() * sf  # the mode: deterministic, so runs resume exactly
+    encode = lambda x: vae.encode(x.to(device)).latent_dist.mode() * sf  # the mode: deterministic, so runs resume exactly
     @torch.no_grad()
-    def decode(z): return torch.cat([vae.decode(c.to(device) / sf).sample.clamp(-1, 1).cpu() for c in z.split(32)])
-    side = P["resolution"] // 2 ** (len(vae.config.block_out_channels) - 1)
-    return Parts(new_model, cond, sched, (vae.config.latent_channels, side, side), to_lat, decode, device, recipe)
+    def decode(z): return torch.cat([vae.decode(c.to(device) / sf).sample.clamp(-1, 1).cpu() for c in z.split(chunk)])
+    return encode, decode, vae.config.latent_channels, 2 ** (len(vae.config.block_out_channels) - 1)
 
 # %% ../nbs/toolkit/experiment.ipynb #8c0f1d00
 @dataclass
@@ -575,17 +581,18 @@ def own_loss_table(init: nn.Module, # the model the stages started from
                    heldout, # held-out dataset
                    parts: Parts, n: int = 256, batch_size: int = 16, seed: int = 0) -> pd.DataFrame:
     "Per stage and weights (EMA, raw): its own objective on held-out data before and after, the paired change with its SE, the logged trend."
-    rows = []
+    rows, paired_se = [], lambda d: float(d.std(ddof=1) / math.sqrt(len(d)))
     for name, (cfg, perceptual, run) in runs.items():
         kw = dict(n=n, batch_size=batch_size, seed=seed, per_batch=True)
         before = heldout_loss(init, heldout, cfg, parts, perceptual, **kw)
         first, last = loss_trend(run.log)
-        for w in ("ema", "raw"):
-            d = heldout_loss(run.weights(w), heldout, cfg, parts, perceptual, **kw) - before
-            se = float(d.std(ddof=1) / math.sqrt(len(d)))
-            rows.append(dict(loss=name, weights=w, before=float(before.mean()), after=float(before.mean() + d.mean()), change=float(d.mean()),
+        after = {w: heldout_loss(run.weights(w), heldout, cfg, parts, perceptual, **kw) for w in ("ema", "raw")}
+        for w, a in after.items():
+            d = a - before; se = paired_se(d)
+            rows.append(dict(loss=name, weights=w, before=float(before.mean()), after=float(a.mean()), change=float(d.mean()),
                              change_se=se, trend="falls" if d.mean() < -2 * se else "rises" if d.mean() > 2 * se else "flat",
-                             logged_first=first, logged_last=last))
+                             logged_first=first, logged_last=last, raw_vs_ema=float((a - after["ema"]).mean()) if w == "raw" else math.nan,
+                             raw_vs_ema_se=paired_se(a - after["ema"]) if w == "raw" else math.nan))
     return pd.DataFrame(rows)
 
 # %% ../nbs/toolkit/experiment.ipynb #debf7b08

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from diffusers import AutoencoderKL, LatteTransformer3DModel
 from .conditioning import TokenConditioner, check_sd21_folder
 from .data import MovingShapesDataset, PALETTE, SHAPES, from_settings, stack_samples
-from .experiment import EvalSet, Parts
+from .experiment import EvalSet, Parts, vae_codec
 from .metrics import (DOMAIN_NET_NAME, VIDEO_DOMAIN_NAME, bootstrap_fid_kid, clip_descriptors, fidelity_metrics,
                                 frechet_distance, i3d_features, load_domain_net, load_i3d, video_shape_metrics)
 from .objectives import MSEObjective
@@ -67,10 +67,10 @@ def video_parts(P: dict, # profile settings: source, latents ("pixels" or "sd21"
     if P["source"] == "moving_shapes" and k not in (0, MOVING_SHAPES_CLASSES):
         raise ValueError(f"moving shapes have {MOVING_SHAPES_CLASSES} (shape, colour) classes: num_classes must be 0 or {MOVING_SHAPES_CLASSES}, not {k}")
     cond = TokenConditioner(k).to(device)
-    if P["latents"] == "pixels": vae, ch, side = None, 3, P["resolution"]
+    if P["latents"] == "pixels": enc, ch, side = None, 3, P["resolution"]
     elif P["latents"] == "sd21":
-        vae = AutoencoderKL.from_pretrained(check_sd21_folder(), subfolder="vae").eval().requires_grad_(False).to(device)
-        ch, side = vae.config.latent_channels, P["resolution"] // 2 ** (len(vae.config.block_out_channels) - 1)
+        enc, dec, ch, down = vae_codec(AutoencoderKL.from_pretrained(check_sd21_folder(), subfolder="vae"), device)
+        side = P["resolution"] // down
     else: raise ValueError(f"unknown latents {P['latents']!r}; choose 'pixels' or 'sd21'")
     cfg = latte_config(P, ch, side, cond.width, depth)
     def new_model():
@@ -80,12 +80,8 @@ def video_parts(P: dict, # profile settings: source, latents ("pixels" or "sd21"
         return m.to(device) if variant == PLAIN else gate_model(m.to(device), variant, **gate_kw)
     sched = TrainConfig(**schedule).make_schedule()
     shape = (ch, P["frames"], side, side)
-    if vae is None: return Parts(new_model, cond, sched, shape, device=device, clip_sample=True)  # pixels: x0-predictions clamped to [-1, 1]
-    sf = vae.config.scaling_factor
-    to_lat = lambda x: _framewise(lambda f: vae.encode(f.to(device)).latent_dist.mode() * sf, x)
-    @torch.no_grad()
-    def decode(z): return _framewise(lambda f: vae.decode(f.to(device) / sf).sample.clamp(-1, 1).cpu(), z)
-    return Parts(new_model, cond, sched, shape, to_lat, decode, device)
+    if enc is None: return Parts(new_model, cond, sched, shape, device=device, clip_sample=True)  # pixels: x0-predictions clamped to [-1, 1]
+    return Parts(new_model, cond, sched, shape, lambda x: _framewise(enc, x), lambda z: _framewise(dec, z), device)  # the image codec, frame by frame
 
 # %% ../nbs/toolkit/video.ipynb #1a3bfe93
 def video_data(P: dict, # profile settings: source, resolution, frames, n_train (moving shapes), n_eval, num_classes

@@ -22,6 +22,12 @@ def smoke_rerun(tmp_path_factory, run_nb, smoke_run):
                   rerun_of=str(smoke_run / "results.csv"))
 
 
+@pytest.fixture(scope="module")
+def smoke_main_rows(tmp_path_factory, run_nb):
+    "The smoke profile with the default profile's choice of rows: no guided or 50-step rows, raw weights only where they differ."
+    return run_nb("05_sp_finetune.ipynb", tmp_path_factory.mktemp("sp_finetune") / "main-rows", profile="smoke", rows_full=0)
+
+
 def test_writes_results_config_and_figures(smoke_run):
     for f in ["results.csv", "results.md", "config.json", "ablations.csv", "heldout_losses.csv", "samples.png", "losses.png", "x0_sp.png"]:
         assert (smoke_run / f).is_file(), f
@@ -91,6 +97,18 @@ def test_each_objective_scored_on_its_own_heldout_loss(smoke_run):
     assert (held["change_se"] > 0).all() and set(held["trend"]) <= {"falls", "rises", "flat"}
     assert ((held["after"] - held["before"] - held["change"]).abs() < 1e-9).all()
     assert held.groupby("loss")["before"].nunique().eq(1).all(), "one stage-1 value per objective"
+    raw = held[held["weights"] == "raw"]
+    assert (raw["raw_vs_ema_se"] > 0).all() and held.loc[held["weights"] == "ema", "raw_vs_ema"].isna().all()
+
+
+def test_main_rows_score_raw_weights_only_where_they_differ(smoke_main_rows):
+    df = pd.read_csv(smoke_main_rows / "results.csv")
+    raw = pd.read_csv(smoke_main_rows / "heldout_losses.csv").query("weights == 'raw'")
+    differ = bool((raw["raw_vs_ema"].abs() > 2 * raw["raw_vs_ema_se"]).any())
+    assert df["cfg"].isna().all() and df["steps"].dropna().nunique() == 1, "no guided or second-step-count rows"
+    assert list(df["loss"]) == ["ground truth", "mse", "sp", *["sp"] * differ, "mse (continued)", *["mse (continued)"] * differ]
+    summary = (smoke_main_rows / "results.md").read_text().split("## Summary", 1)[1].split("## Results", 1)[0]
+    assert ("SP (raw weights)" in summary) == differ and ("Raw weights not scored" in summary) != differ
 
 
 def test_shipped_stage1_card_rebuild_command_and_measurements():

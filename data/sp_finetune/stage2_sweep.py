@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stage1 import profile, SCHEDULE  # the architecture of the shipped stage-1 model, read off its run files
 P = dict(profile(), n_eval=8)
 SP = dict(layers="mid", t2_sampler="uniform", distance="mse", formulation="sp")
-SAMPLES = 5120  # training images seen by every setting
+SAMPLES = 2560  # training images seen by every setting: the default profile's stage 2 (40 steps of batch 64)
 SETTINGS = [dict(lr=3e-5, grad_accum=4), dict(lr=1e-4, grad_accum=4), dict(lr=3e-4, grad_accum=4), dict(lr=1e-4, grad_accum=1)]
 
 if __name__ == "__main__":
@@ -42,7 +42,7 @@ if __name__ == "__main__":
     for s in SETTINGS:
         batch = 16 * s["grad_accum"]; steps = SAMPLES // batch
         cfg = stage_config(work / f"lr{s['lr']}_b{batch}", max_steps=steps, batch_size=16, grad_accum=s["grad_accum"], lr=s["lr"],
-                           lr_warmup_steps=steps // 8, ema_decay=0.96 if steps < 200 else 0.99, objective="sp", sp_kwargs=SP,
+                           lr_warmup_steps=steps // 8, ema_decay=1 - 4 / steps, objective="sp", sp_kwargs=SP,
                            cpu=True, seed=0, progress=False, checkpoint_every=steps, **SCHEDULE)
         signal = gradient_signal(init, train_set, TrainConfig(batch_size=16, objective="sp", sp_kwargs=SP, **SCHEDULE), parts,
                                  perceptual, n_batches=16, multiples=(s["grad_accum"],))["signal_share"].item()
@@ -54,7 +54,7 @@ if __name__ == "__main__":
     shutil.rmtree(work)
     df = pd.DataFrame(rows)
     notes = (f"Every setting fine-tunes the same stage-1 model (`{args.stage1}`) with the SP objective on {SAMPLES} training images "
-             f"(steps x batch; micro-batch 16, warm-up steps/8, EMA decay 0.96, 0.99 for the long batch-16 run). `loss`: what is measured on "
+             f"(steps x batch; micro-batch 16, warm-up steps/8, EMA decay 1 - 4/steps: 0.9 at batch 64 as in the default profile, 0.975 for the batch-16 run). `loss`: what is measured on "
              f"256 held-out shapes (seed 2000) with fixed draws: the SP loss (the stage's own objective) or the v-MSE; `before` (stage 1), "
              f"`after`, their paired `change` with its standard error over 16 batches, and `trend` (a change beyond 2 SE). `logged_*`: the mean "
              f"logged SP loss over the first and last 20% of the run (the same draws in every setting, whence the same 'rise'). `signal_share`: "

@@ -1,6 +1,6 @@
 """Rebuild and measure the stage-1 model that the default profile of nbs/05_sp_finetune.ipynb ships.
 
-    python data/sp_finetune/stage1.py                 # train both phases (about 80 min at --threads 2), export, measure, write the card
+    python data/sp_finetune/stage1.py                 # train both phases (about 1.5 h at --threads 2), export, measure, write the card
     python data/sp_finetune/stage1.py --skip-training # export and measure the phases' checkpoints already in .cache/
     python data/sp_finetune/stage1.py --measure-only  # measure the shipped weights again and rewrite the card
 

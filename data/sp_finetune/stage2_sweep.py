@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stage1 import profile, SCHEDULE  # the architecture of the shipped stage-1 model, read off its run files
 P = dict(profile(), n_eval=8)
 SP = dict(layers="mid", t2_sampler="uniform", distance="mse", formulation="sp")
-SAMPLES = 2560  # training images seen by every setting: the default profile's stage 2 (40 steps of batch 64)
+SAMPLES = 2560  # training images seen by every setting: as many as the default profile's stage 2 (10 steps of batch 256)
 SETTINGS = [dict(lr=3e-5, grad_accum=4), dict(lr=1e-4, grad_accum=4), dict(lr=3e-4, grad_accum=4),  # batch 64: 40 steps
             dict(lr=1e-4, grad_accum=16), dict(lr=3e-4, grad_accum=16)]  # batch 256: 10 steps, a gradient that is mostly signal
 
@@ -55,7 +55,7 @@ if __name__ == "__main__":
     shutil.rmtree(work)
     df = pd.DataFrame(rows)
     notes = (f"Every setting fine-tunes the same stage-1 model (`{args.stage1}`) with the SP objective on {SAMPLES} training images "
-             f"(steps x batch; micro-batch 16, warm-up steps/8, EMA decay 1 - 4/steps: 0.9 at batch 64 as in the default profile, 0.6 at batch 256). `loss`: what is measured on "
+             f"(steps x batch; micro-batch 16, warm-up steps/8, EMA decay 1 - 4/steps: 0.9 at batch 64, 0.6 at batch 256 as in the default profile). `loss`: what is measured on "
              f"256 held-out shapes (seed 2000) with fixed draws: the SP loss (the stage's own objective) or the v-MSE; `before` (stage 1), "
              f"`after`, their paired `change` with its standard error over 16 batches, and `trend` (a change beyond 2 SE). `logged_*`: the mean "
              f"logged SP loss over the first and last 20% of the run (the same draws in every setting, whence the same 'rise'). `signal_share`: "

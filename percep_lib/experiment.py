@@ -4,7 +4,7 @@
 
 # %% ../nbs/toolkit/experiment.ipynb #bb398d4a
 from __future__ import annotations
-import copy, dataclasses, json, math, time, warnings
+import copy, dataclasses, datetime, json, math, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +19,7 @@ from .metrics import DOMAIN_NET_NAME, fidelity_metrics, shape_metrics, repo_root
 from .objectives import make_objective
 from .sample import Samples, sample
 from .schedules import Schedule
-from .results import markdown_table
+from .results import git_commit, markdown_table
 from .checkpoints import load_weights
 from .train import TrainConfig, list_checkpoints, read_metrics, to_device, train
 
@@ -27,9 +27,9 @@ from .train import TrainConfig, list_checkpoints, read_metrics, to_device, train
 __all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'resolve_profile', 'Parts',
            'shapes_conditioner', 'build_parts', 'vae_codec', 'EvalSet', 'train_data', 'build_data', 'stage_config',
            'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'score_checkpoints', 'over_seeds',
-           'paired_over_seeds', 'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines', 'loss_trend',
-           'rerun_moves', 'with_se', 'row_label', 'compact_table', 'rerun_report', 'paper_table', 'heldout_loss',
-           'own_loss_table', 'gradient_signal']
+           'paired_over_seeds', 'run_once', 'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines',
+           'loss_trend', 'rerun_moves', 'with_se', 'row_label', 'compact_table', 'rerun_report', 'paper_table',
+           'heldout_loss', 'own_loss_table', 'gradient_signal']
 
 # %% ../nbs/toolkit/experiment.ipynb #fa2029f6
 def resolve_profile(profiles: dict, # profile name -> settings dict
@@ -395,6 +395,32 @@ def paired_over_seeds(t: pd.DataFrame, # one row per (configuration, seed)
         out.append(dict(metric=c, value=a.loc[common, c].mean(), ref=b.loc[common, c].mean(), diff=d.mean(), spread=spread,
                         seeds=len(common), every_seed_agrees=same_sign, verdict=("lower" if d.mean() < 0 else "higher") if beyond else "tie"))
     return pd.DataFrame(out)
+
+# %% ../nbs/toolkit/experiment.ipynb #b81d2f6a
+def run_once(path: str | Path, # the result's file, written atomically (a torch pickle: plain containers, tensors, DataFrames)
+             compute: Callable[[], object], # makes the result: trains, scores, ...
+             key: dict, # everything the result depends on (profile settings, the run's labels); JSON-serialisable
+             resume: bool = True, # False: compute afresh and overwrite a stored result
+             ) -> tuple[object, dict]: # (the result, how it was made: commit, date, seconds, reused)
+    "The result of `compute()`, stored at `path`; with `resume`, a result stored under an equal `key` is read back instead."
+    path, want = Path(path), json.loads(json.dumps(key, sort_keys=True, default=str))
+    if resume and path.is_file():
+        got = torch.load(path, map_location="cpu", weights_only=False)  # our own file: it holds DataFrames
+        if got["key"] != want:
+            diff = {k: (got["key"].get(k), want.get(k)) for k in sorted({*got["key"], *want}) if got["key"].get(k) != want.get(k)}
+            raise ValueError(f"{path} was made under other settings (stored, now): {diff}; delete it, or run without resume")
+        return got["value"], dict(got["made"], reused=True)
+    t0 = time.perf_counter()
+    value = compute()
+    made = dict(commit=git_commit(repo_root()), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                seconds=round(time.perf_counter() - t0, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(dict(key=want, value=value, made=made), tmp)
+        os.replace(tmp, path)  # a stop while writing leaves the old file or none, never half of one
+    finally: tmp.unlink(missing_ok=True)
+    return value, dict(made, reused=False)
 
 # %% ../nbs/toolkit/experiment.ipynb #ebdf9b02
 def save_model(model: nn.Module, # the model to ship

@@ -3,6 +3,7 @@ variant, two depths gated and plain, a gate-supervised run and both conditions o
 figures, sensitivity and clips; the paper profile (frame folders, SD-VAE latents, FVD on I3D) runs on stand-in files
 in the real formats."""
 import json
+import shutil
 import pandas as pd
 import pytest
 
@@ -37,6 +38,7 @@ def test_smoke_writes_tables_figures_clips_and_config(smoke):
         assert what in md, what
     cfg = json.loads((smoke / "config.json").read_text())
     assert cfg["environment"]["torch_threads"] == 1 and cfg["seeds"] == [0, 1] and cfg["runs"] == RUNS
+    assert cfg["runs_read_back"] == 0 and cfg["run_commits"] == [cfg["commit"]]
 
 
 def test_every_run_and_seed_has_curve_and_final_rows(smoke):
@@ -69,6 +71,19 @@ def test_sensitivity_gates_and_verdicts(smoke):
     md = (smoke / "results.md").read_text()
     for what in ["v1: AdaLN-style", "depth 2 against depth 1", "with gate supervision (anchor, 0.35)", "none condition: gated v0 against plain v3"]:
         assert what in md, what
+
+
+def test_a_stopped_run_resumes_reading_finished_runs_back(tmp_path, run_nb):
+    "A run stopped after some of its runs: with resume, the finished ones are read back, the rest trained, and the table is the same."
+    kw = dict(profile="smoke", seeds=[0], variants=[0], depths=[2], keep_work=True)
+    first = run_nb(NB, tmp_path / "r", **kw)
+    table = pd.read_csv(first / "results.csv").drop(columns="seconds")
+    assert sorted(p.name for p in (first / "work").iterdir()) == ["class v0 d2 s0", "class v0 d2 sup-anchor s0", "class v3 d2 s0", "none v0 d2 s0", "none v3 d2 s0"]
+    shutil.rmtree(first / "work" / "none v3 d2 s0")  # as if stopped before the last run
+    second = run_nb(NB, tmp_path / "r", resume=True, **kw)
+    cfg = json.loads((second / "config.json").read_text())
+    assert cfg["runs_read_back"] == 4 and "4 of 5 runs read back" in (second / "results.md").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(second / "results.csv").drop(columns="seconds"), table)
 
 
 def test_paper_profile_runs_on_the_standin(paper):

@@ -74,16 +74,18 @@ def test_sensitivity_gates_and_verdicts(smoke):
 
 
 def test_a_stopped_run_resumes_reading_finished_runs_back(tmp_path, run_nb):
-    "A run stopped after some of its runs: with resume, the finished ones are read back, the rest trained, and the table is the same."
-    kw = dict(profile="smoke", seeds=[0], variants=[0], depths=[2], keep_work=True)
-    first = run_nb(NB, tmp_path / "r", **kw)
+    "Stopped after some runs, then resumed with a seed added: finished runs are read back, the rest trained, and the first seed's rows are the same."
+    kw = dict(profile="smoke", variants=[0], depths=[2], keep_work=True)
+    first = run_nb(NB, tmp_path / "r", seeds=[0], **kw)
     table = pd.read_csv(first / "results.csv").drop(columns="seconds")
     assert sorted(p.name for p in (first / "work").iterdir()) == ["class v0 d2 s0", "class v0 d2 sup-anchor s0", "class v3 d2 s0", "none v0 d2 s0", "none v3 d2 s0"]
     shutil.rmtree(first / "work" / "none v3 d2 s0")  # as if stopped before the last run
-    second = run_nb(NB, tmp_path / "r", resume=True, **kw)
+    second = run_nb(NB, tmp_path / "r", seeds=[0, 1], resume=True, **kw)
     cfg = json.loads((second / "config.json").read_text())
-    assert cfg["runs_read_back"] == 4 and "4 of 5 runs read back" in (second / "results.md").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(second / "results.csv").drop(columns="seconds"), table)
+    assert cfg["runs_read_back"] == 4 and "4 of 10 runs read back" in (second / "results.md").read_text()
+    again = pd.read_csv(second / "results.csv").drop(columns="seconds")
+    assert set(again["seed"].dropna()) == {0, 1}
+    pd.testing.assert_frame_equal(again[again["seed"] != 1].reset_index(drop=True), table)
 
 
 def test_paper_profile_runs_on_the_standin(paper):

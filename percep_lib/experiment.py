@@ -24,12 +24,12 @@ from .checkpoints import load_weights
 from .train import TrainConfig, list_checkpoints, read_metrics, to_device, train
 
 # %% auto #0
-__all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'resolve_profile', 'Parts',
-           'shapes_conditioner', 'build_parts', 'vae_codec', 'EvalSet', 'train_data', 'build_data', 'stage_config',
-           'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'score_checkpoints', 'over_seeds',
-           'paired_over_seeds', 'run_once', 'save_model', 'sample_grid', 'pick', 'compare', 'verdict_lines',
-           'loss_trend', 'rerun_moves', 'with_se', 'row_label', 'compact_table', 'rerun_report', 'paper_table',
-           'heldout_loss', 'own_loss_table', 'gradient_signal']
+__all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'LOWER_IS_BETTER', 'resolve_profile',
+           'Parts', 'shapes_conditioner', 'build_parts', 'vae_codec', 'EvalSet', 'train_data', 'build_data',
+           'stage_config', 'Tuned', 'finetune', 'load_model', 'generate', 'Scorer', 'Rows', 'score_checkpoints',
+           'over_seeds', 'paired_over_seeds', 'run_once', 'save_model', 'sample_grid', 'pick', 'compare',
+           'verdict_lines', 'in_words', 'loss_trend', 'rerun_moves', 'with_se', 'row_label', 'compact_table',
+           'rerun_report', 'paper_table', 'heldout_loss', 'own_loss_table', 'gradient_signal']
 
 # %% ../nbs/toolkit/experiment.ipynb #fa2029f6
 def resolve_profile(profiles: dict, # profile name -> settings dict
@@ -484,6 +484,17 @@ def verdict_lines(cmp: pd.DataFrame, # from `compare`
         parts = [f"{r.metric} {r.value:.3g} ± {r.se:.2g} vs {r.ref:.3g} ± {r.ref_se:.2g} ({r.verdict})" for r in g.itertuples()]
         lines.append(f"{subject} against {(names or {}).get(ref, ref)}: " + "; ".join(parts) + ".")
     return lines
+
+# %% ../nbs/toolkit/experiment.ipynb #da449494
+LOWER_IS_BETTER = ("fid", "kid", "fvd", "fd_clip", "frame_fid", "mse", "loss", "motion_jerk_px")  # metric names (or their prefixes before "[" or "@")
+
+def in_words(metric: str, # a column name, e.g. "frame_fid" or "fid[percep-shapes-net]"
+             verdict: str) -> str: # "tie", "higher" or "lower" (from `compare` or `paired_over_seeds`)
+    "'ties', 'better' or 'worse': the verdict read with the metric's direction (`LOWER_IS_BETTER`)."
+    if verdict not in ("tie", "higher", "lower"): raise ValueError(f"verdict must be 'tie', 'higher' or 'lower', not {verdict!r}")
+    if verdict == "tie": return "ties"
+    lower = metric.split("[")[0].split("@")[0] in LOWER_IS_BETTER
+    return "better" if (verdict == "lower") == lower else "worse"
 
 # %% ../nbs/toolkit/experiment.ipynb #f6222b0d
 def loss_trend(log: list[dict], # a stage's metrics log

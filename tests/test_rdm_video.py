@@ -39,6 +39,8 @@ def test_smoke_writes_tables_figures_clips_and_config(smoke):
     cfg = json.loads((smoke / "config.json").read_text())
     assert cfg["environment"]["torch_threads"] == 1 and cfg["seeds"] == [0, 1] and cfg["runs"] == RUNS
     assert cfg["runs_read_back"] == 0 and cfg["run_commits"] == [cfg["commit"]]
+    assert cfg["schedule"]["prediction_type"] == cfg["prediction_type"] == "v_prediction", "pixel profiles predict v (see 'Why v-prediction')"
+    assert "v-prediction with a fixed variance" in md
 
 
 def test_every_run_and_seed_has_curve_and_final_rows(smoke):

@@ -381,7 +381,8 @@ def paired_over_seeds(t: pd.DataFrame, # one row per (configuration, seed)
                       test: dict, # selects the tested configuration's rows
                       ref: dict, # selects the reference configuration's rows
                       metrics: Sequence[str],
-                      on: str = "seed") -> pd.DataFrame: # the pairing column
+                      on: str = "seed", # the pairing column
+                      k_se: float = 0.0) -> pd.DataFrame: # > 0: the mean difference must also exceed k_se of its standard error (from the `_se` columns)
     "Per metric: mean difference test - ref over paired seeds, the larger spread over seeds, and 'lower' / 'higher' / 'tie'."
     a, b = _where(t, test).set_index(on), _where(t, ref).set_index(on)
     common = sorted(set(a.index) & set(b.index))
@@ -392,7 +393,12 @@ def paired_over_seeds(t: pd.DataFrame, # one row per (configuration, seed)
         spread = max(a.loc[common, c].std(ddof=1), b.loc[common, c].std(ddof=1))
         same_sign = bool((d < 0).all() or (d > 0).all())
         beyond = same_sign and abs(d.mean()) > spread
-        out.append(dict(metric=c, value=a.loc[common, c].mean(), ref=b.loc[common, c].mean(), diff=d.mean(), spread=spread,
+        se = math.nan
+        if k_se > 0:
+            if f"{c}_se" not in t: raise ValueError(f"k_se = {k_se} needs the column {c}_se")
+            se = math.sqrt(((a.loc[common, f"{c}_se"] ** 2).sum() + (b.loc[common, f"{c}_se"] ** 2).sum())) / len(common)  # SE of the mean difference
+            beyond = beyond and abs(d.mean()) > k_se * se
+        out.append(dict(metric=c, value=a.loc[common, c].mean(), ref=b.loc[common, c].mean(), diff=d.mean(), spread=spread, diff_se=se,
                         seeds=len(common), every_seed_agrees=same_sign, verdict=("lower" if d.mean() < 0 else "higher") if beyond else "tie"))
     return pd.DataFrame(out)
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from percep_lib.standin import write_standin
+from percep_lib.exp.standin import write_standin
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from percep_lib.data import (BUNDLED_PHOTOS, BadInputWarning, CocoCaptions, ImageFolderDataset, MovingShapesDataset,
-                             PhotoCrops, ShapesDataset, UnreadableImage, VideoFramesDataset, bundled_photo)
+from percep_lib.data.photos import BUNDLED_PHOTOS, PhotoCrops, bundled_photo
+from percep_lib.data.files import BadInputWarning, CocoCaptions, ImageFolderDataset, UnreadableImage, VideoFramesDataset
+from percep_lib.data.shapes import MovingShapesDataset, ShapesDataset
 
 SIZE = 32
 

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from percep_lib.checkpoints import list_checkpoints
-from percep_lib.experiment import build_parts, finetune, stage_config, train_data
+from percep_lib.train.checkpoints import list_checkpoints
+from percep_lib.build.builder import build_parts, stage_config, train_data
+from percep_lib.exp.stages import finetune
 from percep_lib.sp_loss import frozen_copy
 
 SCHEDULE = dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")

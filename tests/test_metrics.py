@@ -8,8 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from percep_lib.config import SettingMissing
-from percep_lib.data import ShapesDataset, stack_samples
-from percep_lib.metrics import fidelity_metrics, lpips_model, shape_metrics, validate_backbone, validation_summary, video_metrics
+from percep_lib.data.shapes import ShapesDataset
+from percep_lib.data.files import stack_samples
+from percep_lib.eval.fidelity import fidelity_metrics
+from percep_lib.eval.lpips import lpips_model
+from percep_lib.eval.ground_truth import shape_metrics
+from percep_lib.eval.validation import validate_backbone, validation_summary
+from percep_lib.eval.video import video_metrics
 
 KEY = "[percep-shapes-net]"
 

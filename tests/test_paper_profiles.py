@@ -6,7 +6,7 @@ import papermill as pm
 import pytest
 import torch
 
-from percep_lib.standin import write_standin
+from percep_lib.exp.standin import write_standin
 
 SD_PARTS = ("sd21", "laion_subset", "coco2014", "inception")
 

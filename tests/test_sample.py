@@ -4,7 +4,7 @@ import torch
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
 
 from percep_lib.schedules import Schedule
-from percep_lib.sample import EmpiricalDenoiser, guided_output, make_scheduler, sample
+from percep_lib.core.sample import EmpiricalDenoiser, guided_output, make_scheduler, sample
 
 DATA = torch.rand(5, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
 LABELS = torch.tensor([0, 0, 1, 1, 2])

@@ -116,13 +116,13 @@ def test_shipped_stage1_card_rebuild_command_and_measurements():
     from pathlib import Path
     root = Path(__file__).resolve().parent.parent
     card = json.loads((root / "data/sp_finetune/stage1_default.json").read_text())
-    assert card["made_by"].startswith("python data/sp_finetune/stage1.py"), card["made_by"]
+    assert card["made_by"].startswith("python scripts/sp_finetune/stage1.py"), card["made_by"]
     assert all((root / p).is_file() for p in card["phases"]), card["phases"]
     m = card["measured"]
     assert m["n"] == 192 and 0 <= m["shape_acc"] <= 1 and m["shape_acc_se"] > 0
     assert m["v_mse_at_T"]["cond"] >= m["v_mse_floor_at_T"]["cond"] * 0.98, "no model beats the floor (up to sampling noise)"
-    sys.path.insert(0, str(root / "data/sp_finetune"))
+    sys.path.insert(0, str(root / "scripts/sp_finetune"))
     import stage1  # the script's own view of the architecture
-    from percep_lib.experiment import build_parts, load_model
+    from percep_lib.build.builder import build_parts, load_model
     model = load_model(build_parts(stage1.profile(), stage1.SCHEDULE), stage1.WEIGHTS)
     assert sum(p.numel() for p in model.parameters()) > 1_000_000

@@ -6,14 +6,15 @@ import torch
 import yaml
 
 from percep_lib.schedules import Schedule
-import percep_lib.checkpoints as C
-from percep_lib.objectives import MSEObjective, make_objective
-from percep_lib.conditioning import ClassConditioner
-from percep_lib.checkpoints import (latest_checkpoint, list_checkpoints, load_checkpoint, load_weights, save_checkpoint,
-                                    checkpoint_path)
-from percep_lib.train import TrainConfig, NonFiniteLossError, train, read_metrics
+import percep_lib.train.checkpoints as C
+from percep_lib.core.objectives import MSEObjective
+from percep_lib.core.registry import make_objective
+from percep_lib.core.conditioning import ClassConditioner
+from percep_lib.train.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint, load_weights, save_checkpoint, checkpoint_path
+from percep_lib.train.config import TrainConfig
+from percep_lib.train.loop import NonFiniteLossError, train, read_metrics
 from percep_lib.cli import main
-from percep_lib.data import ShapesDataset
+from percep_lib.data.shapes import ShapesDataset
 
 ROOT = Path(__file__).resolve().parent.parent
 NUM_CLASSES = 18  # ShapesDataset: 3 shapes x 6 colours
@@ -39,7 +40,7 @@ def tiny_unet(num_classes=NUM_CLASSES, seed=0):
 def run_file(tmp_path, name, **train_settings):
     "A run file for the tiny class-conditional model on 8x8 shapes."
     spec = {"model": {"target": "diffusers.UNet2DModel", "kwargs": {**UNET, "num_class_embeds": NUM_CLASSES + 1}},
-            "dataset": {"target": "percep_lib.data.ShapesDataset", "kwargs": {"n": 32, "size": 8}},
+            "dataset": {"target": "percep_lib.data.shapes.ShapesDataset", "kwargs": {"n": 32, "size": 8}},
             "conditioner": {"kind": "class", "num_classes": NUM_CLASSES},
             "train": {"out_dir": str(tmp_path / name), "progress": False, **train_settings}}
     path = tmp_path / f"{name}.yaml"
@@ -61,7 +62,7 @@ RESUME_SETTINGS = dict(max_steps=16, batch_size=4, grad_accum=2, lr=1e-3, lr_war
 # Kills the process from inside on its 3rd checkpoint write, after the temporary file is written and synced but
 # before the rename: the state a power cut or SIGKILL in the middle of a save leaves behind.
 KILL_IN_WRITE = """
-import os, signal, sys, percep_lib.checkpoints as C
+import os, signal, sys, percep_lib.train.checkpoints as C
 from percep_lib.cli import main
 real, calls = os.replace, []
 def replace(src, dst):
@@ -74,7 +75,7 @@ main(sys.argv[1:])
 
 
 def _start(args, code=None):
-    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "percep_lib.train", *args]
+    cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "percep_lib.cli", *args]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -393,7 +394,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     # `launch --cpu` starts ONE process whatever --num_processes says; `--multi_gpu` starts N through torch.distributed,
     # and Accelerator(cpu=True) (train.cpu above) then runs them as MULTI_CPU over gloo, with or without GPUs.
     cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "-m", "percep_lib.train", "--config", str(path), "--threads", "1"]
+           "--dynamo_backend", "no", "-m", "percep_lib.cli", "--config", str(path), "--threads", "1"]
     t0 = time.time()
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})

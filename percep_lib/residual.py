@@ -16,31 +16,60 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 
 # %% auto #0
-__all__ = ['VARIANTS', 'ADAPTERS', 'GATES_FILE', 'GATED_WEIGHTS', 'SUPERVISION_READINGS', 'GateSpec', 'Gate', 'GatedResidual',
-           'FlowStack', 'UStack', 'euler_depth', 'gate_resnet', 'gate_transformer_block', 'gate_attention',
-           'residual_units', 'gate_model', 'gate_parameters', 'gate_config', 'save_gated', 'load_gated', 'gate_table',
+__all__ = ['VARIANTS', 'ADAPTERS', 'GATES_FILE', 'GATED_WEIGHTS', 'SUPERVISION_READINGS', 'GateSpec', 'unit_ours', 'unit_adaln',
+           'unit_gated_sum', 'unit_resnet', 'unit_rezero', 'check_variant', 'Gate', 'GatedResidual', 'FlowStack',
+           'UStack', 'euler_depth', 'gate_resnet', 'gate_transformer_block', 'gate_attention', 'residual_units',
+           'gate_model', 'gate_parameters', 'gate_config', 'save_gated', 'load_gated', 'gate_table',
            'residual_sensitivity', 'gate_penalty', 'GateSupervised']
 
 # %% ../nbs/03_gated_residual.ipynb #ab0d1aec
 class GateSpec(NamedTuple):
-    "Where a residual variant puts its gates alpha and beta."
-    name: str  # the unit it computes
+    "Where a residual variant puts its gates alpha and beta, and the unit it computes."
+    name: str  # the unit it computes, "<name>: <formula>"
     site: str | None  # "input" (F's input), "branch" (F's output), "sum" (skip + F), None (no gates)
     beta: bool  # whether the variant has the shift beta
     alpha_init: float  # default initial alpha
+    unit: Callable[..., Tensor]  # unit(z, F, alpha, beta) -> z_{i+1}, the formula of `name` (its docstring)
+
+# %% ../nbs/03_gated_residual.ipynb #bcfba6fc
+def unit_ours(z: Tensor, F: Callable[[Tensor], Tensor], alpha: Tensor, beta: Tensor) -> Tensor:
+    "z + alpha*F(z) + beta"
+    return z + torch.addcmul(beta, F(z), alpha)
+
+def unit_adaln(z: Tensor, F: Callable[[Tensor], Tensor], alpha: Tensor, beta: Tensor) -> Tensor:
+    "z + F(alpha*z + beta)"
+    return z + F(torch.addcmul(beta, z, alpha))
+
+def unit_gated_sum(z: Tensor, F: Callable[[Tensor], Tensor], alpha: Tensor, beta: Tensor) -> Tensor:
+    "alpha*(z + F(z)) + beta"
+    return torch.addcmul(beta, z + F(z), alpha)
+
+def unit_resnet(z: Tensor, F: Callable[[Tensor], Tensor], alpha: None = None, beta: None = None) -> Tensor:
+    "z + F(z)"
+    return z + F(z)
+
+def unit_rezero(z: Tensor, F: Callable[[Tensor], Tensor], alpha: Tensor, beta: None = None) -> Tensor:
+    "z + alpha*F(z)"
+    return z + F(z) * alpha
 
 # %% ../nbs/03_gated_residual.ipynb #c1899369
 VARIANTS = {  # Neural-RDM Sec. 3.5; 0 is the paper's own
-    0: GateSpec("ours: z + alpha*F(z) + beta", "branch", True, 1.0),
-    1: GateSpec("AdaLN-style: z + F(alpha*z + beta)", "input", True, 1.0),
-    2: GateSpec("gate on the sum: alpha*(z + F(z)) + beta", "sum", True, 1.0),
-    3: GateSpec("ResNet: z + F(z)", None, False, 1.0),
-    4: GateSpec("ReZero: z + alpha*F(z)", "branch", False, 0.0),
+    0: GateSpec("ours: z + alpha*F(z) + beta", "branch", True, 1.0, unit_ours),
+    1: GateSpec("AdaLN-style: z + F(alpha*z + beta)", "input", True, 1.0, unit_adaln),
+    2: GateSpec("gate on the sum: alpha*(z + F(z)) + beta", "sum", True, 1.0, unit_gated_sum),
+    3: GateSpec("ResNet: z + F(z)", None, False, 1.0, unit_resnet),
+    4: GateSpec("ReZero: z + alpha*F(z)", "branch", False, 0.0, unit_rezero),
 }
+
+# %% ../nbs/03_gated_residual.ipynb #8506f520
+def check_variant(variant: int) -> int:
+    "`variant` if it is a key of `VARIANTS`, else a ValueError naming them."
+    if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    return variant
 
 # %% ../nbs/03_gated_residual.ipynb #cbae4314
 def _unit_input(args: tuple, kwargs: dict):
-    "The residual-stream input of a block call (first positional, or `hidden_states` / `input_tensor`) and a way to replace it."
+    "The residual input of a block call (first positional, `hidden_states` or `input_tensor`) and a way to replace it."
     if args: return args[0], lambda v: ((v, *args[1:]), kwargs)
     for k in ("hidden_states", "input_tensor", "z"):
         if k in kwargs: return kwargs[k], lambda v, k=k: (args, {**kwargs, k: v})
@@ -57,32 +86,34 @@ class Gate(nn.Module):
                  per_channel: bool = True, # alpha, beta of shape (C,); False: one scalar each, shape (1,)
                  device=None, dtype=None): # where the gates live (gate_model takes them from the block)
         super().__init__()
-        if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
-        self.variant, self.spec, self.channels, self.channel_dim = variant, VARIANTS[variant], channels, channel_dim
-        self.per_channel, self.out_scale = per_channel, 1.0  # out_scale: a block that divides its sum by r (diffusers' rescale_output_factor)
+        self.variant, self.spec = check_variant(variant), VARIANTS[variant]
+        self.channels, self.channel_dim = channels, channel_dim
+        self.per_channel, self.out_scale = per_channel, 1.0  # out_scale: r of a block that divides its sum by r
         n, kw = (channels if per_channel else 1), dict(device=device, dtype=dtype)
         a0 = self.spec.alpha_init if alpha_init is None else alpha_init
         self.register_parameter("alpha", nn.Parameter(torch.full((n,), float(a0), **kw)) if self.spec.site else None)
-        self.register_parameter("beta", nn.Parameter(torch.full((n,), float(beta_init), **kw)) if self.spec.beta else None)
+        beta = nn.Parameter(torch.full((n,), float(beta_init), **kw)) if self.spec.beta else None
+        self.register_parameter("beta", beta)
 
-    def _view(self, p: Tensor, x: Tensor) -> Tensor:
+    def _view(self, p: Tensor | None, x: Tensor) -> Tensor | None:
+        if p is None: return None
         shape = [1] * x.ndim; shape[self.channel_dim % x.ndim] = p.numel()
         return p.view(shape)
 
-    def affine(self, x: Tensor) -> Tensor:
-        "alpha * x + beta along the channel axis (beta only where the variant has one)."
-        a = self._view(self.alpha, x)
-        return torch.addcmul(self._view(self.beta, x), x, a) if self.beta is not None else x * a
+    def gates(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        "alpha and beta shaped to broadcast along x's channel axis (None where the variant has none)."
+        return self._view(self.alpha, x), self._view(self.beta, x)
 
-    def modulate(self, z): return self.affine(z) if self.spec.site == "input" else z   # what F reads
-    def branch(self, f): return self.affine(f) if self.spec.site == "branch" else f    # F's output
-    def total(self, y): return self.affine(y) if self.spec.site == "sum" else y        # skip + F
+    def affine(self, x: Tensor) -> Tensor:
+        "alpha*x + beta along the channel axis (beta only where the variant has one): the gate term of `spec.unit`."
+        a, b = self.gates(x)
+        return torch.addcmul(b, x, a) if b is not None else x * a
 
     def forward(self, z: Tensor, # the unit's input, carried by the skip
-                f: Tensor, # F's output, F evaluated on `modulate(z)`
+                F: Callable[[Tensor], Tensor], # the residual branch
                ) -> Tensor:
-        "The unit's output from its skip and its branch."
-        return self.total(z + self.branch(f))
+        "The unit's output z_{i+1}: the variant's formula `spec.unit` on z, F and the gates."
+        return self.spec.unit(z, F, *self.gates(z))
 
     def values(self) -> dict:
         "Effective alpha and beta as float32 CPU tensors (ones / zeros where the variant has none), for plots."
@@ -90,24 +121,26 @@ class Gate(nn.Module):
         get = lambda p, v: p.detach().float().cpu() if p is not None else torch.full((n,), v)
         return dict(alpha=get(self.alpha, 1.0), beta=get(self.beta, 0.0))
 
-    # hooks used by `gate_model`
-    def _pre_modulate(self, module, args): return (self.modulate(args[0]), *args[1:])
-    def _post_branch(self, module, args, out): return self.branch(out)
-    def _post_sum(self, module, args, out): return self.total(out)
+    # hooks used by `gate_model`: the gate term of `spec.unit` where a diffusers block exposes its site
+    def _pre_affine(self, module, args): return (self.affine(args[0]), *args[1:])  # F's input: unit_adaln
+    def _post_affine(self, module, args, out): return self.affine(out)  # F's output: unit_ours, unit_rezero; the sum
     def _pre_block(self, module, args, kwargs):
         z, put = _unit_input(args, kwargs)
-        u = self.modulate(z)  # a new tensor, which carries the skip z to the post-hook (no state on the module)
+        u = self.affine(z)  # a new tensor, which carries the skip z to the post-hook (no state on the module)
         u._residual_skip = z
         return put(u)
     def _post_block(self, module, args, kwargs, out):
         "Gate a block whose output is u + F(u), u its input, so that the result is exactly `out` at init."
         u, _ = _unit_input(args, kwargs)
-        if self.spec.site == "input": return out + (u._residual_skip - u) / self.out_scale  # (z + F(u)) / r = out + (z - u) / r
-        if self.spec.site == "sum": return self.total(out)
-        y = torch.lerp(u.to(out.dtype), out, self._view(self.alpha, out).to(out.dtype))  # u + alpha (out - u); exactly `out` at alpha = 1
+        if self.spec.site == "input":  # unit_adaln as (z + F(u)) / r = out + (z - u) / r
+            return out + (u._residual_skip - u) / self.out_scale
+        if self.spec.site == "sum": return self.affine(out)  # unit_gated_sum, z + F(z) being `out`
+        # unit_ours / unit_rezero with F(u) = out - u, as lerp(u, out, alpha) = u + alpha (out - u): `out` at alpha = 1
+        y = torch.lerp(u.to(out.dtype), out, self._view(self.alpha, out).to(out.dtype))
         return y + self._view(self.beta, out) if self.beta is not None else y
 
-    def extra_repr(self): return f"channels={self.channels}, variant={self.variant} ({self.spec.name}), channel_dim={self.channel_dim}"
+    def extra_repr(self):
+        return f"channels={self.channels}, variant={self.variant} ({self.spec.name}), channel_dim={self.channel_dim}"
 
 # %% ../nbs/03_gated_residual.ipynb #2edc6d35
 class GatedResidual(nn.Module):
@@ -125,7 +158,7 @@ class GatedResidual(nn.Module):
 
     def forward(self, z: Tensor, *args, **kwargs) -> Tensor:
         "z_{i+1}; extra arguments (a timestep embedding, a skip) go to F."
-        return self.gate(z, self.fn(self.gate.modulate(z), *args, **kwargs))
+        return self.gate(z, lambda u: self.fn(u, *args, **kwargs))
 
     alpha = property(lambda self: self.gate.values()["alpha"], doc="effective alpha (C,), detached")
     beta = property(lambda self: self.gate.values()["beta"], doc="effective beta (C,), detached")
@@ -157,7 +190,8 @@ class UStack(nn.Module):
                  mid: nn.Module | None = None, # optional middle branch F(z, *args), gated like the others
                  **gate_kw): # alpha_init, beta_init, per_channel
         super().__init__()
-        if len(read_in) != len(read_out): raise ValueError(f"{len(read_in)} read-in but {len(read_out)} read-out branches")
+        if len(read_in) != len(read_out):
+            raise ValueError(f"{len(read_in)} read-in but {len(read_out)} read-out branches")
         unit = lambda f: GatedResidual(f, channels, variant, channel_dim, **gate_kw)
         self.read_in = nn.ModuleList(unit(f) for f in read_in)
         self.mid = unit(mid) if mid is not None else None
@@ -174,7 +208,7 @@ class UStack(nn.Module):
 # %% ../nbs/03_gated_residual.ipynb #3ead9779
 def euler_depth(fn: Callable[[Tensor, float], Tensor], # F(z, s), the field at depth s
                 z0: Tensor, # z(0), the stack's input
-                alpha: Callable[[float], Tensor] | Tensor | float, # alpha(s): a function of s, or a constant (C,) / scalar
+                alpha: Callable[[float], Tensor] | Tensor | float, # alpha(s), or a constant (C,) / scalar
                 beta: Callable[[float], Tensor] | Tensor | float, # beta(s), the same
                 n_steps: int, # N, the number of Euler steps (units)
                 depth: float | None = None, # S, the depth integrated over; None: N (step size 1, a plain stack)
@@ -190,7 +224,7 @@ def euler_depth(fn: Callable[[Tensor, float], Tensor], # F(z, s), the field at d
     z = z0
     for k in range(n_steps):
         s = k * h
-        z = z + h * (at(alpha, s) * fn(z, s) + at(beta, s))
+        z = z + h * (at(alpha, s) * fn(z, s) + at(beta, s))  # Euler; at h = 1 `unit_ours`, grouped differently
     return z
 
 # %% ../nbs/03_gated_residual.ipynb #35d42d34
@@ -198,14 +232,13 @@ def gate_resnet(block: ResnetBlock2D, # a diffusers ResnetBlock2D
                 variant: int = 0, # key of `VARIANTS`
                 **gate_kw) -> Gate: # alpha_init, beta_init, per_channel
     "Gate a ResnetBlock2D: F is its residual branch (norm1 .. conv2), the skip its own shortcut; channels on dim 1."
-    if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
-    site, w = VARIANTS[variant].site, block.conv2.weight
+    site, w = VARIANTS[check_variant(variant)].site, block.conv2.weight
     c = block.norm1.num_channels if site == "input" else block.conv2.out_channels
     gate = Gate(c, variant, channel_dim=1, device=w.device, dtype=w.dtype, **gate_kw)
     block.add_module("residual_gate", gate)
-    if site == "input": block.norm1.register_forward_pre_hook(gate._pre_modulate)
-    elif site == "branch": block.conv2.register_forward_hook(gate._post_branch)
-    elif site == "sum": block.register_forward_hook(gate._post_sum)
+    if site == "input": block.norm1.register_forward_pre_hook(gate._pre_affine)
+    elif site == "branch": block.conv2.register_forward_hook(gate._post_affine)
+    elif site == "sum": block.register_forward_hook(gate._post_affine)
     return gate
 
 # %% ../nbs/03_gated_residual.ipynb #82ed6fea
@@ -221,22 +254,23 @@ def gate_transformer_block(block: BasicTransformerBlock, # a diffusers BasicTran
     return gate
 
 # %% ../nbs/03_gated_residual.ipynb #aa61f793
-def gate_attention(block: Attention, # a diffusers Attention with residual_connection=True (AttnDownBlock2D, UNetMidBlock2D, ...)
+def gate_attention(block: Attention, # a diffusers Attention with residual_connection=True (AttnDownBlock2D, ...)
                    variant: int = 0, # key of `VARIANTS`
                    **gate_kw) -> Gate: # alpha_init, beta_init, per_channel
-    "Gate a self-attention block that adds its own input, (z + F(z)) / r: F ends at its output projection; (B, C, H, W) maps."
+    "Gate a self-attention block that adds its own input, (z + F(z)) / r: F ends at its output projection; maps."
     if not getattr(block, "residual_connection", False):
-        raise ValueError("this Attention adds no residual of its own: gate the block that holds it (e.g. its BasicTransformerBlock)")
-    if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
-    site, w = VARIANTS[variant].site, block.to_out[0].weight
-    gate = Gate(block.to_out[0].out_features, variant, channel_dim=-1 if site == "branch" else 1, device=w.device, dtype=w.dtype, **gate_kw)
+        raise ValueError("this Attention adds no residual of its own: gate the block that holds it "
+                         "(e.g. its BasicTransformerBlock)")
+    site, w = VARIANTS[check_variant(variant)].site, block.to_out[0].weight
+    gate = Gate(block.to_out[0].out_features, variant, channel_dim=-1 if site == "branch" else 1, device=w.device,
+                dtype=w.dtype, **gate_kw)
     gate.out_scale = float(block.rescale_output_factor)
     block.add_module("residual_gate", gate)
-    if site == "branch": block.to_out[0].register_forward_hook(gate._post_branch)
+    if site == "branch": block.to_out[0].register_forward_hook(gate._post_affine)
     elif site == "input":
         block.register_forward_pre_hook(gate._pre_block, with_kwargs=True)
         block.register_forward_hook(gate._post_block, with_kwargs=True)
-    elif site == "sum": block.register_forward_hook(gate._post_sum)
+    elif site == "sum": block.register_forward_hook(gate._post_affine)
     return gate
 
 # %% ../nbs/03_gated_residual.ipynb #2ca152fd
@@ -249,7 +283,7 @@ ADAPTERS = {  # block type -> function(block, variant, **gate_kw) that gates it 
 # %% ../nbs/03_gated_residual.ipynb #3da3ba5c
 def residual_units(model: nn.Module, # a model built from `GatedResidual` units and/or diffusers residual blocks
                   ) -> list[tuple[str, nn.Module]]:
-    "The residual units of `model` (`GatedResidual`s and blocks of an `ADAPTERS` type, outermost only), in module order."
+    "Residual units of `model` (`GatedResidual`s and blocks of an `ADAPTERS` type, outermost only) in module order."
     found = []
     for name, m in model.named_modules():
         if any(name.startswith(n + ".") for n, _ in found[-1:]): continue  # inside the last unit found
@@ -258,23 +292,26 @@ def residual_units(model: nn.Module, # a model built from `GatedResidual` units 
     return found
 
 # %% ../nbs/03_gated_residual.ipynb #e2247ae7
-def gate_model(model: nn.Module, # a diffusers model (UNet2DModel, UNet2DConditionModel, DiT, Latte) or any module with such blocks
+def gate_model(model: nn.Module, # a diffusers model (UNets, DiT, Latte) or any module with such blocks
                variant: int = 0, # key of `VARIANTS`
-               include: Callable[[str, nn.Module], bool] | None = None, # which blocks to gate, by (name, block); None: all
+               include: Callable[[str, nn.Module], bool] | None = None, # gate where include(name, block); None: all
                **gate_kw) -> nn.Module: # alpha_init, beta_init, per_channel
     "Insert gates around every residual block of `model`, in place; variants 0-3 leave its output unchanged at init."
-    if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    check_variant(variant)
     adapter = lambda m: next((f for t, f in ADAPTERS.items() if isinstance(m, t)), None)
     blocks = [(n, m, adapter(m)) for n, m in residual_units(model)
               if adapter(m) is not None and (include is None or include(n, m))]
-    if not blocks: raise ValueError(f"no blocks of types {[t.__name__ for t in ADAPTERS]} to gate in {type(model).__name__}")
+    if not blocks:
+        raise ValueError(f"no blocks of types {[t.__name__ for t in ADAPTERS]} to gate in {type(model).__name__}")
     for n, m, _ in blocks:
         if hasattr(m, "residual_gate"): raise ValueError(f"{n} is already gated")
     for n, m, gate in blocks: gate(m, variant, **gate_kw)
-    if hasattr(model, "save_pretrained"): model.save_pretrained = types.MethodType(_save_pretrained_gated, model)  # never without its gates
+    if hasattr(model, "save_pretrained"):  # never without its gates
+        model.save_pretrained = types.MethodType(_save_pretrained_gated, model)
     return model
 
-def _save_pretrained_gated(self, save_directory, **kwargs): return save_gated(self, save_directory, **kwargs)  # see "Saving and loading"
+def _save_pretrained_gated(self, save_directory, **kwargs):  # see "Saving and loading"
+    return save_gated(self, save_directory, **kwargs)
 
 # %% ../nbs/03_gated_residual.ipynb #1f8faec8
 def gate_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -282,7 +319,7 @@ def gate_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for m in model.modules() if isinstance(m, Gate) for p in m.parameters()]
 
 # %% ../nbs/03_gated_residual.ipynb #e5907ec7
-GATES_FILE, GATED_WEIGHTS = "gates.json", "gated_model.safetensors"  # what a gated model folder holds beside config.json
+GATES_FILE, GATED_WEIGHTS = "gates.json", "gated_model.safetensors"  # a gated model folder's files beside config.json
 
 def gate_config(model: nn.Module) -> dict[str, dict]:
     "Which unit of a gated model has which gate: {unit name: {variant, per_channel}}."
@@ -307,17 +344,20 @@ def save_gated(model: nn.Module, # a diffusers model gated by `gate_model`
 def load_gated(cls, # the diffusers model class, e.g. UNet2DModel
                folder: str | Path, # written by `save_gated` (or a gated model's save_pretrained)
               ) -> nn.Module:
-    "A gated model from its folder: the base model from config.json, the gates of gates.json, every tensor loaded strictly."
+    "A gated model from its folder: the base model of config.json, the gates of gates.json, all loaded strictly."
     from safetensors.torch import load_file
     folder = Path(folder)
     if not (folder / GATES_FILE).is_file():
-        raise FileNotFoundError(f"{folder} holds no {GATES_FILE}: not a gated model folder (load it with {cls.__name__}.from_pretrained)")
+        raise FileNotFoundError(f"{folder} holds no {GATES_FILE}: not a gated model folder "
+                                f"(load it with {cls.__name__}.from_pretrained)")
     model = cls.from_config(cls.load_config(folder))
     units = dict(model.named_modules())
     for name, kw in json.loads((folder / GATES_FILE).read_text()).items():
         block = units.get(name)
         adapter = next((f for t, f in ADAPTERS.items() if isinstance(block, t)), None)
-        if adapter is None: raise ValueError(f"{folder / GATES_FILE} gates {name!r}, which {cls.__name__} of this config has no residual block at")
+        if adapter is None:
+            raise ValueError(f"{folder / GATES_FILE} gates {name!r}, which {cls.__name__} of this config has no "
+                             "residual block at")
         adapter(block, kw["variant"], per_channel=kw["per_channel"])
     model.load_state_dict(load_file(folder / GATED_WEIGHTS), strict=True)
     if hasattr(model, "save_pretrained"): model.save_pretrained = types.MethodType(_save_pretrained_gated, model)
@@ -347,7 +387,7 @@ def gate_table(model: nn.Module) -> pd.DataFrame:
 def residual_sensitivity(model: nn.Module, # a stack of `GatedResidual`s, a (gated or plain) diffusers model, ...
                          loss_fn: Callable[[nn.Module, object], Tensor], # loss_fn(model, batch) -> scalar loss
                          batch, # whatever loss_fn takes
-                         units: list[tuple[str, nn.Module]] | None = None, # (name, module) to probe; None: `residual_units(model)`
+                         units: list[tuple[str, nn.Module]] | None = None, # to probe; None: `residual_units(model)`
                         ) -> dict[str, float]:
     "||dL/dz_i|| at the input z_i of every residual unit, in execution order (the adjoint of Neural-RDM Eq. 7)."
     units = residual_units(model) if units is None else units
@@ -373,11 +413,12 @@ def residual_sensitivity(model: nn.Module, # a stack of `GatedResidual`s, a (gat
 SUPERVISION_READINGS = ("anchor", "target")  # our readings of the paper's explicit gate supervision (see above)
 
 def gate_penalty(model: nn.Module, # a model with `Gate`s (gated diffusers model, FlowStack, UStack, ...)
-                 reading: str = "anchor", # "anchor": value x pull to alpha = 1, beta = 0; "target": pull of alpha to value
+                 reading: str = "anchor", # "anchor": value x pull to alpha=1, beta=0; "target": pull of alpha to value
                  value: float = 0.35, # the paper's hyper-parameter: the weight ("anchor") or the target gain ("target")
                 ) -> Tensor:
     "Our reading of Neural-RDM's explicit gate supervision, as a scalar to add to the loss (mean over gated units)."
-    if reading not in SUPERVISION_READINGS: raise ValueError(f"unknown reading {reading!r}; choose one of {SUPERVISION_READINGS}")
+    if reading not in SUPERVISION_READINGS:
+        raise ValueError(f"unknown reading {reading!r}; choose one of {SUPERVISION_READINGS}")
     gates = [g for g in model.modules() if isinstance(g, Gate) and g.alpha is not None]
     if not gates: raise ValueError(f"{type(model).__name__} has no gates with an alpha to supervise")
     if reading == "target": return torch.stack([(g.alpha - value).square().mean() for g in gates]).mean()
@@ -389,7 +430,8 @@ class GateSupervised:
     "A training objective plus `gate_penalty` of the model it trains (logged as `gate_penalty`)."
     def __init__(self, objective, # any objective(model, x0, cond, generator) -> (loss, logs), e.g. an MSEObjective
                  reading: str = "anchor", value: float = 0.35): # see `gate_penalty`
-        if reading not in SUPERVISION_READINGS: raise ValueError(f"unknown reading {reading!r}; choose one of {SUPERVISION_READINGS}")
+        if reading not in SUPERVISION_READINGS:
+            raise ValueError(f"unknown reading {reading!r}; choose one of {SUPERVISION_READINGS}")
         self.objective, self.reading, self.value = objective, reading, value
 
     def to(self, device):

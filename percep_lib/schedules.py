@@ -11,7 +11,7 @@ from diffusers import DDPMScheduler, DDIMScheduler
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'PREDICTION_TYPES', 'check_prediction_type', 'Schedule', 'add_noise', 'velocity', 'x0_eps_from_v',
-           'x0_eps_from_eps', 'x0_eps_from_x0', 'x0_eps', 'target', 'sample_timesteps']
+           'x0_eps_from_eps', 'x0_eps_from_x0', 'x0_eps', 'target', 'predict']
 
 # %% ../nbs/00_schedules.ipynb #7c88a80f
 SCHEDULES = {  # our name -> diffusers DDPMScheduler config
@@ -24,23 +24,24 @@ PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # diffusers' names for
 # %% ../nbs/00_schedules.ipynb #82a8e84b
 def check_prediction_type(prediction_type: str, # "epsilon", "v_prediction" or "sample"
                           zero_terminal_snr: bool = False): # whether the schedule has SNR(T) = 0
-    "Raise ValueError unless `prediction_type` is known and trainable on the schedule (zero terminal SNR needs v or x0)."
+    "ValueError unless `prediction_type` is known and trainable on the schedule (zero terminal SNR needs v or x0)."
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, not {prediction_type!r}")
     if zero_terminal_snr and prediction_type == "epsilon":
-        raise ValueError("zero terminal SNR needs prediction_type 'v_prediction' (or 'sample'), not 'epsilon': at t = T "
-                         "sqrt(alpha_bar) = 0, so x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) divides by zero "
-                         "and an eps-model's x0 is undefined where trailing samplers start")
+        raise ValueError("zero terminal SNR needs prediction_type 'v_prediction' (or 'sample'), not 'epsilon': at "
+                         "t = T sqrt(alpha_bar) = 0, so x0 = (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) "
+                         "divides by zero and an eps-model's x0 is undefined where trailing samplers start")
 
 # %% ../nbs/00_schedules.ipynb #8c0e00a9
 def _check_t(T: int, t: Tensor):
     "IndexError naming the valid range when a timestep lies outside 0..T-1 (meta tensors hold no values to check)."
     if t.device.type == "meta" or not t.numel(): return
     bad = (t < 0) | (t >= T)
-    if bad.any(): raise IndexError(f"timesteps must lie in 0..{T - 1} (T = {T}), got t = {t[bad].unique()[:8].tolist()}")
+    if bad.any():
+        raise IndexError(f"timesteps must lie in 0..{T - 1} (T = {T}), got t = {t[bad].unique()[:8].tolist()}")
 
 def _bcast(c: Tensor, t: Tensor | int, x: Tensor) -> Tensor:
-    "Gather `c[t]` and reshape to broadcast against `x` (batch first, any rank), in x's dtype and device; IndexError outside 0..len(c)-1."
+    "`c[t]` shaped to broadcast against `x` (batch first, any rank), in x's dtype and device; IndexError outside c."
     t = torch.as_tensor(t, device=c.device).long()
     _check_t(len(c), t)  # c[-1] would silently be c[T-1]
     out = c[t].to(device=x.device, dtype=x.dtype)
@@ -51,14 +52,15 @@ class Schedule:
     "A discrete noise schedule: betas, alpha-bar, SNR and the forward process, built on a diffusers scheduler config."
     def __init__(self, name: str = "linear", # "linear", "scaled_linear" or "cosine"
                  T: int = 1000, # number of training timesteps
-                 zero_terminal_snr: bool = False, # rescale so SNR(T) = 0 (Lin et al., WACV 2024); needs v- or x0-prediction
+                 zero_terminal_snr: bool = False, # SNR(T) = 0 (Lin et al., WACV 2024): needs v- or x0-prediction
                  prediction_type: str = "epsilon", # what the model predicts: "epsilon", "v_prediction", "sample"
                  config: dict | None = None): # a full diffusers scheduler config instead of the arguments above
         if config is None:
             if name not in SCHEDULES: raise ValueError(f"unknown schedule {name!r}; choose one of {list(SCHEDULES)}")
             config = dict(num_train_timesteps=T, rescale_betas_zero_snr=zero_terminal_snr,
                           prediction_type=prediction_type, **SCHEDULES[name])
-        check_prediction_type(config.get("prediction_type", "epsilon"), bool(config.get("rescale_betas_zero_snr", False)))
+        check_prediction_type(config.get("prediction_type", "epsilon"),
+                              bool(config.get("rescale_betas_zero_snr", False)))
         ddpm = DDPMScheduler.from_config(config)
         self.config = {k: v for k, v in ddpm.config.items() if not k.startswith("_")}  # public keys only
         self.betas = ddpm.betas.clone()
@@ -128,10 +130,13 @@ def target(s: Schedule, x0: Tensor, eps: Tensor, t: Tensor | int, prediction_typ
 for f in (add_noise, velocity, x0_eps_from_v, x0_eps_from_eps, x0_eps_from_x0, x0_eps, target):
     setattr(Schedule, f.__name__, f)
 
-# %% ../nbs/00_schedules.ipynb #7ae56db6
-def sample_timesteps(s: Schedule, n: int, # schedule and number of timesteps
-                     generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Tensor:
-    "n timesteps drawn uniformly from 0..T-1 (the papers' t ~ U(1, T))."
-    return torch.randint(0, s.T, (n,), generator=generator).to(device)
-
-Schedule.sample_timesteps = sample_timesteps
+# %% ../nbs/00_schedules.ipynb #4716f0de
+def predict(model, # a denoiser called as model(x_t, t, **cond): a diffusers model or any callable
+            x_t: Tensor, # noisy input (B, C, ...)
+            t: Tensor, # timestep indices (B,)
+            cond: dict | None = None, # extra forward arguments, e.g. {"encoder_hidden_states": ...}
+            drop_variance: bool = False) -> Tensor: # of a 2C-channel output (prediction, variance), keep the first C
+    "The denoiser's output at (x_t, t) as a tensor: its `.sample`, its first tuple item, or the tensor itself."
+    out = model(x_t, t, **(cond or {}))
+    out = out.sample if hasattr(out, "sample") else out[0] if isinstance(out, (tuple, list)) else out
+    return out[:, :x_t.shape[1]] if drop_variance and out.shape[1] == 2 * x_t.shape[1] else out

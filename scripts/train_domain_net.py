@@ -1,25 +1,26 @@
 """Train ShapesNet, the feature network of the shapes domain, validate it as an FID/KID backbone and write
-data/domain_net/shapes32.pt and shapes32.json; or, with --checks, validate the shipped file and write results/metric_checks/;
-or, with --video-checks, validate the clip distance built on it and write results/metric_checks/video/.
+data/domain_net/shapes32.pt and shapes32.json; or, with --checks, validate the shipped file and write
+results/metric_checks/; or, with --video-checks, validate the clip distance built on it and write
+results/metric_checks/video/.
 
-    python scripts/train_domain_net.py              # the shipped weights (seed 0; about 3 min to train and 3 to validate on one CPU core)
-    python scripts/train_domain_net.py --checks     # validates data/domain_net/shapes32.pt only; writes results/metric_checks/
-    python scripts/train_domain_net.py --video-checks   # validates fd_clip[percep-shapes-clip] on it; writes results/metric_checks/video/
+    python scripts/train_domain_net.py              # the shipped weights (seed 0; 3 + 3 min on 1 core)
+    python scripts/train_domain_net.py --checks     # validates data/domain_net/shapes32.pt; writes results/
+    python scripts/train_domain_net.py --video-checks   # validates fd_clip[percep-shapes-clip] on it; writes .../video/
     python scripts/train_domain_net.py --n-train 3000 --epochs 1 --repeats 2 --out /tmp/net   # a quick check
 
 The network (percep_lib.eval.domain_net.ShapesNet) classifies (shape, colour), position bin and size bin of
-percep_lib.data.shapes.ShapesDataset renders, three quarters of them imperceptibly perturbed (percep_lib.eval.domain_net.perturb:
-brightness offsets, pixel noise, slight contrast changes, of a few levels of 255). Its 28 metric features feed
-FID/KID/PR and its class logits IS under the torch-fidelity name "percep-shapes-net". The validation
-(percep_lib.eval.validation.validate_backbone) compares real images with real images (the floor) and with imperceptibly and
-visibly changed ones at n = 96, 192 and 1000. The JSON card records how the file was made, its held-out accuracy and
-the validation's summary.
+percep_lib.data.shapes.ShapesDataset renders, three quarters of them imperceptibly perturbed
+(percep_lib.eval.domain_net.perturb: brightness offsets, pixel noise, slight contrast changes, of a few levels of 255).
+Its 28 metric features feed FID/KID/PR and its class logits IS under the torch-fidelity name "percep-shapes-net". The
+validation (percep_lib.eval.validation.validate_backbone) compares real images with real images (the floor) and with
+imperceptibly and visibly changed ones at n = 96, 192 and 1000. The JSON card records how the file was made, its
+held-out accuracy and the validation's summary.
 
 The clip distance (percep_lib.eval.video.clip_descriptors / clip_fd, named "percep-shapes-clip"; not FVD) describes each
-clip of percep_lib.data.shapes.MovingShapesDataset by ShapesNet's features: their mean over frames and, per feature group,
-the RMS of their first and second differences in time. Its validation (percep_lib.eval.video.validate_video_backbone)
-compares real clips with real clips and with imperceptibly changed ones and with frozen, shuffled, flickering,
-jittered, stuttering, too fast, dimmed and blurred ones, at n = 96 and 192 clips.
+clip of percep_lib.data.shapes.MovingShapesDataset by ShapesNet's features: their mean over frames and, per feature
+group, the RMS of their first and second differences in time. Its validation
+(percep_lib.eval.video.validate_video_backbone) compares real clips with real clips and with imperceptibly changed ones
+and with frozen, shuffled, flickering, jittered, stuttering, too fast, dimmed and blurred ones, at n = 96 and 192 clips.
 """
 import argparse, json, platform, subprocess, time
 from datetime import datetime, timezone
@@ -27,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from percep_lib.eval.domain_net import AUGMENT, DOMAIN_NET_NAME, FIRST_WEIGHT, ShapesNet, domain_net_accuracy, domain_training_set, fit_domain_net, load_domain_net
+from percep_lib.eval.domain_net import (AUGMENT, DOMAIN_NET_NAME, FIRST_WEIGHT, ShapesNet, domain_net_accuracy,
+                                        domain_training_set, fit_domain_net, load_domain_net)
 from percep_lib.eval.video import CLIP_GROUPS, CLIP_STATS, VIDEO_CORRUPTIONS, VIDEO_DOMAIN_NAME, validate_video_backbone
 from percep_lib.eval.validation import CORRUPTIONS, plot_validation, validate_backbone, validation_summary
 from percep_lib.exp.reports import save_results
@@ -38,8 +40,10 @@ CHECKS = HERE.parent / "results" / "metric_checks"
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=HERE, capture_output=True,
+                               text=True).stdout.strip()
         return out + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git history)"
@@ -60,29 +64,34 @@ def validate(path: Path, a) -> tuple:
 
 
 def write_checks(path: Path, a):
-    "Validate the weights at `path` and write results/metric_checks/ (results.csv, results.md, config.json, fid_ratio.png)."
+    "Validate the weights at `path`; write results/metric_checks/ (results.csv, .md, config.json, fid_ratio.png)."
     df, secs = validate(path, a)
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     cmd = command_line("--checks", a, ("ns", "repeats", "check_seed", "threads"))
     summary = validation_summary(df)
-    config = dict(command=cmd, weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path),
-                  weights_card={k: card.get(k) for k in ("command", "seed", "augment", "first_weight", "heldout_accuracy", "git_commit")},
+    config = dict(command=cmd,
+                  weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path),
+                  weights_card={k: card.get(k) for k in ("command", "seed", "augment", "first_weight",
+                                                         "heldout_accuracy", "git_commit")},
                   ns=a.ns, repeats=a.repeats, seed=a.check_seed, threads=a.threads, image_size=32,
                   data="ShapesDataset(n, size=32, seed=s) reference, ShapesDataset(n, size=32, seed=s + 1) test set, "
                        "s = seed + 1000 k + 2 r for the k-th n and the r-th draw",
                   changes={name: kind for name, (kind, _) in CORRUPTIONS.items()},
-                  criterion="imperceptible: FID <= 2x the real-vs-real floor; visible: FID >= 3x the floor and above every imperceptible change",
+                  criterion="imperceptible: FID <= 2x the real-vs-real floor; visible: FID >= 3x the floor and above "
+                            "every imperceptible change",
                   seconds=round(secs, 1), torch=torch.__version__, python=platform.python_version())
     notes = f"""**Verdict.** {summary}
 
 Made by `{cmd}` in {secs / 60:.1f} min on {a.threads} torch thread(s).
 Each row compares a reference set of `n` real images (`ShapesDataset`, 32 px, hard edges) with a second,
 independent set of `n` real images, as it is (`real vs real (floor)`) or changed (`change`); `fid` and `kid` are the
-means over {a.repeats} independent draws of both sets, `fid_se` and `kid_se` their standard errors (spread / sqrt({a.repeats})),
+means over {a.repeats} independent draws of both sets, `fid_se` and `kid_se` their standard errors (spread / \
+sqrt({a.repeats})),
 `fid_ratio` = `fid` / the floor's `fid` at that n, and `ok` the criterion: an imperceptible change must stay within
 2x the floor, a visible one must reach 3x the floor and score above every imperceptible change. KID uses the whole
-sets (n <= 1000). The changes are `percep_lib.eval.validation.CORRUPTIONS`; the backbone is `{DOMAIN_NET_NAME}` as trained
+sets (n <= 1000). The changes are `percep_lib.eval.validation.CORRUPTIONS`; the backbone is `{DOMAIN_NET_NAME}` \
+as trained
 by `{card.get('command', 'python scripts/train_domain_net.py')}` (card: `data/domain_net/shapes32.json`).
 
 **Limits.** Drawing half the shapes as squares changes the class of a third of the images, drawing half of them red
@@ -93,30 +102,38 @@ that were nothing but ideal one-hot labels would give, in a simulation of the sa
 so these two milder class-mix rows stay below 3x there. An unconditional FID of that many samples cannot be relied on
 to flag a class imbalance of that size: per-sample class errors are what the ground-truth metrics (`aligned`,
 `shape_acc`, `color_acc`, with binomial standard errors) measure."""
-    out = save_results("metric_checks", df, profile="default", backbone=f"{DOMAIN_NET_NAME} ({path.name})", seed=a.check_seed,
-                       config=config, figures={"fid_ratio": plot_validation(df)}, title="Validation of the FID/KID backbone on the shapes domain",
+    out = save_results("metric_checks", df, profile="default", backbone=f"{DOMAIN_NET_NAME} ({path.name})",
+                       seed=a.check_seed,
+                       config=config, figures={"fid_ratio": plot_validation(df)},
+                       title="Validation of the FID/KID backbone on the shapes domain",
                        notes=notes, root=CHECKS.parent, overwrite=True)
     print(df.round(4).to_string(), "\n", summary, "\nwritten to", out)
 
 
 def write_video_checks(path: Path, a):
-    "Validate the clip distance on the ShapesNet weights at `path` and write results/metric_checks/video/ (results.csv, results.md, config.json, fd_ratio.png)."
+    "Validate the clip distance on the ShapesNet weights at `path`; write results/metric_checks/video/."
     t0 = time.time()
-    df = validate_video_backbone(ns=a.video_ns, repeats=a.repeats, frames=a.frames, size=32, seed=a.check_seed, weights=str(path),
+    df = validate_video_backbone(ns=a.video_ns, repeats=a.repeats, frames=a.frames, size=32, seed=a.check_seed,
+                                 weights=str(path),
                                  threads=a.threads)
     secs = time.time() - t0
     cmd = command_line("--video-checks", a, ("video_ns", "repeats", "frames", "check_seed", "threads"))
     summary = validation_summary(df)
     key = f"fd_clip[{VIDEO_DOMAIN_NAME}]"
-    config = dict(command=cmd, weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path),
-                  metric=key, descriptor="percep_lib.eval.video.clip_descriptors: ShapesNet feat (28) per frame; per clip their mean over "
-                  "frames (28) and, per feature group, the RMS over time of first (3) and second (3) differences, centred and scaled by CLIP_STATS",
+    config = dict(command=cmd,
+                  weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path),
+                  metric=key,
+                  descriptor="percep_lib.eval.video.clip_descriptors: ShapesNet feat (28) per frame; per clip their "
+                             "mean over frames (28) and, per feature group, the RMS over time of first (3) and "
+                             "second (3) differences, centred and scaled by CLIP_STATS",
                   clip_groups={k: [g.start, g.stop] for k, g in CLIP_GROUPS.items()}, clip_stats=CLIP_STATS,
                   ns=a.video_ns, repeats=a.repeats, frames=a.frames, size=32, seed=a.check_seed, threads=a.threads,
-                  data=f"MovingShapesDataset(n, frames={a.frames}, size=32, seed=s) reference, MovingShapesDataset(n, frames={a.frames}, "
-                       "size=32, seed=s + 1) test set, s = seed + 1000 k + 2 r for the k-th n and the r-th draw",
+                  data=f"MovingShapesDataset(n, frames={a.frames}, size=32, seed=s) reference, "
+                       f"MovingShapesDataset(n, frames={a.frames}, size=32, seed=s + 1) test set, "
+                       "s = seed + 1000 k + 2 r for the k-th n and the r-th draw",
                   changes={name: kind for name, (kind, _) in VIDEO_CORRUPTIONS.items()},
-                  criterion="imperceptible: FD <= 2x the real-vs-real floor; visible: FD >= 3x the floor and above every imperceptible change",
+                  criterion="imperceptible: FD <= 2x the real-vs-real floor; visible: FD >= 3x the floor and above "
+                            "every imperceptible change",
                   seconds=round(secs, 1), torch=torch.__version__, python=platform.python_version())
     notes = f"""**Verdict.** {summary}
 
@@ -144,7 +161,8 @@ first design, all 28 features in each temporal part (3 x 28 = 84 numbers), faile
 stutter, too fast and jitter all below 3x the floor, even with each temporal part scaled to the appearance part's
 variance): the notebook `nbs/toolkit/metrics.ipynb` compares the designs. Frame FID on the same frames cannot see a
 shuffled frame order at all (the same frames, the same distance)."""
-    out = save_results("video", df, profile="default", backbone=f"{VIDEO_DOMAIN_NAME}: clip descriptors on {DOMAIN_NET_NAME} ({path.name}); not FVD",
+    out = save_results("video", df, profile="default",
+                       backbone=f"{VIDEO_DOMAIN_NAME}: clip descriptors on {DOMAIN_NET_NAME} ({path.name}); not FVD",
                        seed=a.check_seed, config=config, figures={"fd_ratio": plot_validation(df)},
                        title=f"Validation of the clip Fréchet distance ({VIDEO_DOMAIN_NAME}) on moving shapes",
                        notes=notes, root=CHECKS, overwrite=True)
@@ -156,14 +174,19 @@ def main():
     p.add_argument("--n-train", type=int, default=24_000, help="training images")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (one is fastest on a busy machine; results depend slightly on it)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (one is fastest on a busy machine; results depend slightly on it)")
     p.add_argument("--n-heldout", type=int, default=3000, help="held-out images for the card's accuracy")
     p.add_argument("--ns", type=int, nargs="+", default=[96, 192, 1000], help="sample sizes of the validation")
     p.add_argument("--repeats", type=int, default=5, help="independent draws per sample size in the validation")
     p.add_argument("--check-seed", type=int, default=0, help="first dataset seed of the validation")
-    p.add_argument("--checks", action="store_true", help="no training: validate the weights in --out and write results/metric_checks/")
-    p.add_argument("--video-checks", action="store_true", help="no training: validate the clip distance on the weights in --out and write results/metric_checks/video/")
-    p.add_argument("--video-ns", type=int, nargs="+", default=[96, 192], help="sample sizes (clips) of the video validation")
+    p.add_argument("--checks", action="store_true",
+                   help="no training: validate the weights in --out and write results/metric_checks/")
+    p.add_argument("--video-checks", action="store_true",
+                   help="no training: validate the clip distance on the weights in --out and write "
+                        "results/metric_checks/video/")
+    p.add_argument("--video-ns", type=int, nargs="+", default=[96, 192],
+                   help="sample sizes (clips) of the video validation")
     p.add_argument("--frames", type=int, default=8, help="frames per clip in the video validation")
     p.add_argument("--out", type=Path, default=HERE / "domain_net", help="output folder")
     a = p.parse_args()
@@ -177,23 +200,26 @@ def main():
     train_s = time.time() - t0
     a.out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}, path)
-    net16 = load_domain_net(path)  # the card reports the accuracy and validation of the file as shipped (float16 weights)
+    # the card reports the accuracy and validation of the file as shipped (float16 weights)
+    net16 = load_domain_net(path)
     acc = domain_net_accuracy(net16, domain_training_set(a.n_heldout, seed=10_000 + a.seed))
     df, val_s = validate(path, a)
     val = {"function": f"validate_backbone(ns={tuple(a.ns)}, repeats={a.repeats}, seed={a.check_seed})",
            "floor_fid": {str(r.n): round(r.fid, 4) for r in df[df.kind == "floor"].itertuples()},
-           "fid_over_floor": {c: {str(r.n): round(r.fid_ratio, 2) for r in g.itertuples()} for c, g in df[df.kind != "floor"].groupby("change", sort=False)},
+           "fid_over_floor": {c: {str(r.n): round(r.fid_ratio, 2) for r in g.itertuples()}
+                              for c, g in df[df.kind != "floor"].groupby("change", sort=False)},
            "summary": validation_summary(df), "seconds": round(val_s, 1),
            "full_table": "python scripts/train_domain_net.py --checks -> results/metric_checks/"}
     keys = ("n_train", "epochs", "seed", "threads", "n_heldout")
-    cmd = "python scripts/train_domain_net.py" + "".join(f" --{k.replace('_', '-')} {getattr(a, k)}" for k in keys if getattr(a, k) != a.defaults[k])
+    cmd = "python scripts/train_domain_net.py" + "".join(f" --{k.replace('_', '-')} {getattr(a, k)}"
+                                                         for k in keys if getattr(a, k) != a.defaults[k])
     card = {
         "name": DOMAIN_NET_NAME, "file": path.name, "architecture": "percep_lib.eval.domain_net.ShapesNet()",
         "params": sum(p.numel() for p in ShapesNet().parameters()), "file_bytes": path.stat().st_size,
         "stored_dtype": "float16 (loaded as float32)",
         "command": cmd, "seed": a.seed, "n_train": a.n_train, "epochs": a.epochs, "threads": a.threads,
-        "train_data": "domain_training_set(n_train, seed): ShapesDataset renders, size_range (0.10, 0.40), 1/3 hard 32px, "
-                      "1/3 anti-aliased 32px, 1/3 anti-aliased 64px resized to 32",
+        "train_data": "domain_training_set(n_train, seed): ShapesDataset renders, size_range (0.10, 0.40), 1/3 hard "
+                      "32px, 1/3 anti-aliased 32px, 1/3 anti-aliased 64px resized to 32",
         "augment": {"function": "percep_lib.eval.domain_net.perturb, on 3/4 of every batch (p_augment 0.75)",
                     "offset": f"U(-{AUGMENT['offset'] * 255:g}, {AUGMENT['offset'] * 255:g}) / 255, per image",
                     "noise": f"Gaussian, sd U(0, {AUGMENT['noise'] * 255:g}) / 255, per image",
@@ -202,10 +228,12 @@ def main():
         "first_weight": FIRST_WEIGHT,
         "heldout": f"domain_training_set({a.n_heldout}, seed={10_000 + a.seed})",
         "heldout_accuracy": {k: round(v, 4) for k, v in acc.items()},
-        "heads": {"class": "18 = 3 shapes x 6 colours (IS logits)", "pos": "4x4 grid of the centre", "size": "4 bins over 0.10-0.40",
-                  "feat": "28-d (FID/KID/PR): shape (3) and colour (6) probabilities, expected centre x, y and size (3), and the 16 "
-                          "first-layer filters' contrasts (max - min response before the ReLU) minus those expected for the recognised colour; centred on 6000 "
-                          "training images and scaled by their spread over those images and perturbed copies (residuals / first_weight)"},
+        "heads": {"class": "18 = 3 shapes x 6 colours (IS logits)", "pos": "4x4 grid of the centre",
+                  "size": "4 bins over 0.10-0.40",
+                  "feat": "28-d (FID/KID/PR): shape (3) and colour (6) probabilities, expected centre x, y and size "
+                          "(3), and the 16 first-layer filters' contrasts (max - min response before the ReLU) minus "
+                          "those expected for the recognised colour; centred on 6000 training images and scaled by "
+                          "their spread over those images and perturbed copies (residuals / first_weight)"},
         "validation": val,
         "train_seconds": round(train_s, 1), "torch": torch.__version__, "python": platform.python_version(),
         "git_commit": git_commit(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),

@@ -19,7 +19,7 @@ def smoke(tmp_path_factory, run_nb):
 def paper(tmp_path_factory, run_nb_standin):
     "The paper profile on 64-px stand-ins of FFHQ and Inception: baseline and P2, 2 steps each, a quarter-width ADM-light, 4 references (each Inception row costs ~30 s on one thread)."
     return run_nb_standin(NB, tmp_path_factory.mktemp("p2") / "paper", tmp_path_factory.mktemp("standin"), ("ffhq", "inception"), 64,
-                          profile="paper", resolution=64, base_channels=32, batch_size=2, max_steps=2, checkpoint_every=2, n_eval=4,
+                          profile="paper", resolution=64, unet=dict(block_out_channels=[32, 32, 64, 64, 128, 128]), batch_size=2, max_steps=2, checkpoint_every=2, n_eval=4,
                           curve_steps=2, sample_steps=[2], threads=1, device="cpu", runs=["baseline", "p2 gamma=1"])
 
 

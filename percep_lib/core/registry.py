@@ -21,15 +21,17 @@ def _mse_objective(schedule, config, perceptual):
 
 def _sp_objective(schedule, config, perceptual):
     if perceptual is None:
-        raise ValueError("objective 'sp' needs a frozen perceptual network (the MSE-trained model): pass perceptual=...")
+        raise ValueError("objective 'sp' needs a frozen perceptual network (the MSE-trained model): "
+                         "pass perceptual=...")
     return SPObjective(perceptual, schedule, **config.sp_kwargs)
 
 def _hybrid_objective(schedule, config, perceptual):  # Improved DDPM's L_simple + lambda L_vlb, for a learned variance
     return HybridObjective(schedule, config.lambda_vlb, config.weighting, **config.weighting_kwargs)
 
-OBJECTIVES: dict[str, Callable] = {"mse": _mse_objective, "sp": _sp_objective, "hybrid": _hybrid_objective}  # name -> builder(schedule, config, perceptual)
+OBJECTIVES: dict[str, Callable] = {  # name -> builder(schedule, config, perceptual)
+    "mse": _mse_objective, "sp": _sp_objective, "hybrid": _hybrid_objective}
 
-def make_objective(config: "TrainConfig", # reads objective, weighting, weight_frame, weighting_kwargs, timestep_sampler(_kwargs), sp_kwargs
+def make_objective(config: "TrainConfig", # its objective, weighting*, weight_frame, timestep_sampler*, sp_kwargs
                    schedule: Schedule, # the noise schedule
                    perceptual: nn.Module | None = None) -> Objective: # frozen network for "sp"
     "The objective named by `config.objective`, built from the registry `OBJECTIVES`."

@@ -34,15 +34,17 @@ def upright(im: Image.Image, # a PIL image, possibly carrying an EXIF Orientatio
 # %% ../../nbs/data/01_photos.ipynb #aafb561d
 def bundled_photo(name: str, # a key of BUNDLED_PHOTOS
                  ) -> Image.Image:
-    "A photograph shipped inside an installed package, as an RGB PIL image (read from the package's files, never downloaded)."
+    "A photograph shipped inside an installed package, as an RGB PIL image (read from its files, never downloaded)."
     if name not in BUNDLED_PHOTOS: raise KeyError(f"no bundled photo {name!r}: choose from {list(BUNDLED_PHOTOS)}")
     pkg, rel = BUNDLED_PHOTOS[name]
     spec = importlib.util.find_spec(pkg)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(f"photo {name!r} ships inside the {pkg!r} package, which is not installed "
-                                  f"(pip install {'scikit-image' if pkg == 'skimage' else pkg}), or pass photos=('grace_hopper',)")
+                                  f"(pip install {'scikit-image' if pkg == 'skimage' else pkg}), or pass "
+                                  "photos=('grace_hopper',)")
     path = Path(spec.origin).parent / rel
-    if not path.is_file(): raise FileNotFoundError(f"photo {name!r}: {path} is missing from the installed {pkg} package")
+    if not path.is_file():
+        raise FileNotFoundError(f"photo {name!r}: {path} is missing from the installed {pkg} package")
     with Image.open(path) as im: return upright(im).convert("RGB")
 
 # %% ../../nbs/data/01_photos.ipynb #58a480dd
@@ -73,6 +75,7 @@ class PhotoCrops(Dataset):
     def __getitem__(self, i):
         p = self.params(i)
         x0, y0, side = p["box"]
-        im = self._images[p["photo_id"]].resize((self.size, self.size), Image.BICUBIC, box=(x0, y0, x0 + side, y0 + side))
+        im = self._images[p["photo_id"]].resize((self.size, self.size), Image.BICUBIC,
+                                                box=(x0, y0, x0 + side, y0 + side))
         return {"image": to_model_range(np.asarray(im)), "photo": p["photo"], "photo_id": p["photo_id"],
                 "box": torch.tensor(p["box"]), "index": _check_index(i, self.n)}

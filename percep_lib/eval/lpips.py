@@ -16,12 +16,13 @@ from .fidelity import _reason
 __all__ = ['LPIPS_WEIGHT_KEYS', 'LPIPS_FALLBACKS', 'lpips_model', 'lpips_distance']
 
 # %% ../../nbs/eval/04_lpips.ipynb #adfe64f2
-LPIPS_WEIGHT_KEYS = {"alex": "lpips_alex", "vgg": "lpips_vgg"}  # LPIPS net -> [weights] key of its torchvision checkpoint
+# LPIPS net -> [weights] key of its torchvision checkpoint
+LPIPS_WEIGHT_KEYS = {"alex": "lpips_alex", "vgg": "lpips_vgg"}
 LPIPS_FALLBACKS = ("random-backbone",)  # what a caller may accept when the backbone file is missing
 
 # %% ../../nbs/eval/04_lpips.ipynb #aa029300
 def _load_lpips_backbone(model, path: Path, what: str) -> None:
-    "Load a torchvision AlexNet/VGG16 checkpoint's `features.*` into an lpips model's sliced backbone; ValueError naming `what` and the first bad tensor."
+    "A torchvision AlexNet/VGG16 checkpoint's `features.*` into an lpips model's backbone; ValueError names a bad one."
     try: sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e: raise ValueError(f"{what} = {path}: not a PyTorch checkpoint ({_reason(e)})") from None
     if isinstance(sd, dict) and "state_dict" in sd: sd = sd["state_dict"]
@@ -30,9 +31,12 @@ def _load_lpips_backbone(model, path: Path, what: str) -> None:
         for idx, layer in sl.named_children():
             for p in layer.state_dict():
                 src, dst = f"features.{idx}.{p}", f"{sname}.{idx}.{p}"
-                if not isinstance(sd, dict) or src not in sd: raise ValueError(f"{what} = {path}: not a torchvision {model.pnet_type} checkpoint (no {src})")
+                if not isinstance(sd,
+                                  dict) or src not in sd: raise ValueError(f"{what} = {path}: not a torchvision "
+                                                                           f"{model.pnet_type} checkpoint (no {src})")
                 if sd[src].shape != have[dst].shape:
-                    raise ValueError(f"{what} = {path}: {src} has shape {tuple(sd[src].shape)}, expected {tuple(have[dst].shape)} (torchvision's {model.pnet_type})")
+                    raise ValueError(f"{what} = {path}: {src} has shape {tuple(sd[src].shape)}, expected "
+                                     f"{tuple(have[dst].shape)} (torchvision's {model.pnet_type})")
                 new[dst] = sd[src]
     model.net.load_state_dict(new)
 
@@ -41,21 +45,28 @@ def lpips_model(net: str = "alex", # "alex" or "vgg"
                 fallback: str | None = None, # None (the backbone file is required) or "random-backbone"
                 device: str = "cpu",
                ) -> tuple[nn.Module, str]:
-    "(LPIPS model, its name): backbone from settings [weights] lpips_<net>; an explicit fallback otherwise, named as such."
+    "(LPIPS model, its name): backbone from settings [weights] lpips_<net>; else an explicit fallback, named as such."
     import lpips
     if net not in LPIPS_WEIGHT_KEYS: raise ValueError(f"LPIPS net {net!r}: choose from {list(LPIPS_WEIGHT_KEYS)}")
-    if fallback not in (None, *LPIPS_FALLBACKS): raise ValueError(f"LPIPS fallback {fallback!r}: choose None or one of {LPIPS_FALLBACKS}")
+    if fallback not in (None,
+                        *LPIPS_FALLBACKS): raise ValueError(f"LPIPS fallback {fallback!r}: choose None or one of "
+                                                            f"{LPIPS_FALLBACKS}")
     key = LPIPS_WEIGHT_KEYS[net]
     try:
-        path = settings().path_of("weights", key, expect=f"the torchvision {'alexnet-owt-7be5be79' if net == 'alex' else 'vgg16-397923af'}.pth checkpoint")
+        path = settings().path_of("weights", key,
+                                  expect="the torchvision "
+                                         f"{'alexnet-owt-7be5be79' if net == 'alex' else 'vgg16-397923af'}.pth "
+                                         "checkpoint")
     except SettingMissing as e:
         if fallback is None:
-            raise SettingMissing(f"{e}; or pass fallback='random-backbone' to accept LPIPS({net}) with a random backbone") from None
+            raise SettingMissing(f"{e}; or pass fallback='random-backbone' to accept LPIPS({net}) with a random "
+                                 "backbone") from None
         path = None
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")  # torchvision's deprecation notes about `pretrained`
         torch.manual_seed(0)  # the random backbone is the same in every run
-        model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)  # pretrained: the shipped linear heads
+        # pretrained: the shipped linear heads
+        model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)
     if path is not None: _load_lpips_backbone(model, path, f"[weights] {key}")
     name = f"LPIPS({net})" if path is not None else f"LPIPS({net}, RANDOM backbone)"
     return model.to(device).eval().requires_grad_(False), name
@@ -71,8 +82,10 @@ def lpips_distance(a: Tensor, # (B, 3, H, W) in [-1, 1]; H, W >= 32 for alex
                    batch_size: int = 64,
                   ) -> tuple[Tensor, str]:
     "(per-pair LPIPS distances (B,), the model's name), e.g. 'LPIPS(alex)' or 'LPIPS(alex, RANDOM backbone)'."
-    if a.shape != b.shape or a.dim() != 4: raise ValueError(f"need two (B,3,H,W) batches of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    if net == "alex" and min(a.shape[-2:]) < 32: raise ValueError(f"LPIPS(alex) needs images of at least 32x32, got {tuple(a.shape[-2:])}: upsample first")
+    if a.shape != b.shape or a.dim() != 4: raise ValueError("need two (B,3,H,W) batches of one shape, got "
+                                                            f"{tuple(a.shape)} and {tuple(b.shape)}")
+    if net == "alex" and min(a.shape[-2:]) < 32: raise ValueError("LPIPS(alex) needs images of at least 32x32, got "
+                                                                  f"{tuple(a.shape[-2:])}: upsample first")
     device = device or str(a.device)
     key = (net, fallback, device, settings().get("weights", LPIPS_WEIGHT_KEYS.get(net, "")))
     if key not in _LPIPS_CACHE: _LPIPS_CACHE[key] = lpips_model(net, fallback, device)

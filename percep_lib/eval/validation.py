@@ -27,7 +27,8 @@ def gaussian_blur(x: Tensor, # (N, C, H, W) images
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-t**2 / (2 * sigma**2))
     k, c = k / k.sum(), x.shape[1]
-    x = F.conv2d(F.pad(x, (r, r, r, r), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    x = F.conv2d(F.pad(x, (r, r, r, r), mode="replicate"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(),
+                 groups=c)
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
 
 # %% ../../nbs/eval/03_validation.ipynb #c84b5414
@@ -51,7 +52,8 @@ def redraw(ds: ShapesDataset, # the dataset the images come from
     for i in range(len(ds)):
         q = ds.params(i)
         if pick[i] and shape is not None:
-            q.update(shape=shape, angle=0.0 if shape == "circle" else q["angle"] if q["shape"] != "circle" else angle[i])
+            q.update(shape=shape,
+                     angle=0.0 if shape == "circle" else q["angle"] if q["shape"] != "circle" else angle[i])
         if pick[i] and color is not None: q.update(color=color, rgb=PALETTE[color])
         out.append(to_model_range(render_shapes([q], ds.size, ds.background, ds.antialias)))
     return torch.stack(out)
@@ -60,25 +62,30 @@ def redraw(ds: ShapesDataset, # the dataset the images come from
 CORRUPTIONS = {  # name -> (kind, f(test images in [-1, 1], their ShapesDataset, torch.Generator) -> changed images)
     "uniform +3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 3 / 255)),
     "uniform -3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u - 3 / 255)),
-    "noise sd 1/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + torch.randn(u.shape, generator=g) / 255)),
-    "noise sd 2/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 2 * torch.randn(u.shape, generator=g) / 255)),
-    "dim to 80%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u)),  # the background is black: only the shape dims
+    "noise sd 1/255": ("imperceptible", lambda x, ds, g: map_levels(
+        x, lambda u: u + torch.randn(u.shape, generator=g) / 255)),
+    "noise sd 2/255": ("imperceptible", lambda x, ds, g: map_levels(
+        x, lambda u: u + 2 * torch.randn(u.shape, generator=g) / 255)),
+    "dim to 80%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u)),  # black background: the shape dims
     "dim to 60%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.6 * u)),
     "blur sigma 0.7 px": ("visible", lambda x, ds, g: gaussian_blur(x, 0.7)),
     "blur sigma 1.2 px": ("visible", lambda x, ds, g: gaussian_blur(x, 1.2)),
     "haze 10%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.9 * u + 0.1 * 0.5)),  # a veil of mid grey
     "haze 20%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u + 0.2 * 0.5)),
-    "wrong shape: half drawn as squares": ("visible", lambda x, ds, g: redraw(ds, 0.5, shape="square", seed=int(torch.randint(2**31, (1,), generator=g)))),
+    "wrong shape: half drawn as squares": ("visible", lambda x, ds, g: redraw(
+        ds, 0.5, shape="square", seed=int(torch.randint(2**31, (1,), generator=g)))),
     "wrong shape: all squares": ("visible", lambda x, ds, g: redraw(ds, 1.0, shape="square")),
-    "wrong colour: half drawn red": ("visible", lambda x, ds, g: redraw(ds, 0.5, color="red", seed=int(torch.randint(2**31, (1,), generator=g)))),
+    "wrong colour: half drawn red": ("visible", lambda x, ds, g: redraw(
+        ds, 0.5, color="red", seed=int(torch.randint(2**31, (1,), generator=g)))),
     "wrong colour: all red": ("visible", lambda x, ds, g: redraw(ds, 1.0, color="red")),
 }
 
 # %% ../../nbs/eval/03_validation.ipynb #dcdd1d4f
 def _validation_block(vals: dict, n: int, backbone: str, dist: str = "fid") -> list[dict]:
-    "Rows of one n from {(change, kind): [(distance, KID) per draw]}, the floor first: mean, SE, ratio to the floor, verdict."
+    "Rows of one n from {(change, kind): [(distance, KID) per draw]}, the floor first: mean, SE, ratio, verdict."
     se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    block = [{"backbone": backbone, "n": n, "change": c, "kind": kind, dist: float(np.mean(v[:, 0])), f"{dist}_se": se(v[:, 0]),
+    block = [{"backbone": backbone, "n": n, "change": c, "kind": kind, dist: float(np.mean(v[:, 0])),
+              f"{dist}_se": se(v[:, 0]),
               "kid": float(np.mean(v[:, 1])), "kid_se": se(v[:, 1]), "repeats": len(v)}
              for (c, kind), v in ((key, np.array(v)) for key, v in vals.items())]
     floor = block[0][dist]
@@ -100,7 +107,7 @@ def validate_backbone(ns=(96, 192, 1000), # sample sizes: the reference and the 
                       device: str | None = None,
                       threads: int | None = 1, # torch CPU threads during the metrics
                      ) -> pd.DataFrame:
-    "FID and KID of real vs real (the floor) and real vs changed real images at each n: mean ± SE over draws, ratio to the floor, verdict."
+    "FID, KID of real vs real (the floor) and real vs changed images per n: mean ± SE, ratio to the floor, verdict."
     corruptions = CORRUPTIONS if corruptions is None else corruptions
     rows = []
     for k, n in enumerate(ns):
@@ -109,17 +116,20 @@ def validate_backbone(ns=(96, 192, 1000), # sample sizes: the reference and the 
             s = seed + 1000 * k + 2 * r
             ref, test_ds = stack_samples(ShapesDataset(n, size=size, seed=s)), ShapesDataset(n, size=size, seed=s + 1)
             test, g = stack_samples(test_ds), torch.Generator().manual_seed(s)
-            sets = {"real vs real (floor)": ("floor", test), **{c: (kind, f(test, test_ds, g)) for c, (kind, f) in corruptions.items()}}
+            sets = {"real vs real (floor)": ("floor", test),
+                    **{c: (kind, f(test, test_ds, g)) for c, (kind, f) in corruptions.items()}}
             for c, (kind, x) in sets.items():
-                m = fidelity_metrics(ref, x, feature_extractor, isc=False, kid_subsets=kid_subsets, seed=s, device=device,
+                m = fidelity_metrics(ref, x, feature_extractor, isc=False, kid_subsets=kid_subsets, seed=s,
+                                     device=device,
                                      threads=threads, weights=weights)
-                vals.setdefault((c, kind), []).append((m[f"fid[{feature_extractor}]"], m[f"kid_mean[{feature_extractor}]"]))
+                vals.setdefault((c, kind),
+                                []).append((m[f"fid[{feature_extractor}]"], m[f"kid_mean[{feature_extractor}]"]))
         rows += _validation_block(vals, n, feature_extractor, "fid")
     return pd.DataFrame(rows)
 
 # %% ../../nbs/eval/03_validation.ipynb #82237629
 def _distance(df: pd.DataFrame) -> str:
-    "The distance column of a validation table: 'fid' (images, `validate_backbone`) or 'fd' (clips, `validate_video_backbone`)."
+    "The distance column of a validation table: 'fid' (`validate_backbone`) or 'fd' (`validate_video_backbone`)."
     return "fid" if "fid" in df.columns else "fd"
 
 def validation_summary(df: pd.DataFrame, # from `validate_backbone` or `validate_video_backbone`
@@ -131,15 +141,17 @@ def validation_summary(df: pd.DataFrame, # from `validate_backbone` or `validate
         bad = d[d.ok == False]  # noqa: E712 (a column of objects)
         if bad.empty: return f"Every {kind} change {one} at n = {ns}."
         return (f"{len(d) - len(bad)} of the {len(d)} {kind} rows (change x n, n = {ns}) {many}; the exceptions: "
-                + "; ".join(f"{r.change} at n = {r.n} ({getattr(r, ratio):.2f}x the floor)" for r in bad.itertuples()) + ".")
-    return (part("imperceptible", "stays within 2x the real-vs-real floor", "stay within 2x the real-vs-real floor") + " "
+                + "; ".join(f"{r.change} at n = {r.n} ({getattr(r, ratio):.2f}x the floor)" for r in bad.itertuples())
+                + ".")
+    return (part("imperceptible", "stays within 2x the real-vs-real floor",
+                 "stay within 2x the real-vs-real floor") + " "
             + part("visible", "is clearly worse (at least 3x the floor and above every imperceptible change)",
                    "are clearly worse (at least 3x the floor and above every imperceptible change)"))
 
 # %% ../../nbs/eval/03_validation.ipynb #41e1178f
 def plot_validation(df: pd.DataFrame, # from `validate_backbone` or `validate_video_backbone`
                    ):
-    "FID (or clip FD) / floor for each change at each n (log axis, ± one standard error), with the 2x and 3x lines of the criterion."
+    "FID (or clip FD) / floor per change and n (log axis, ± one SE), with the 2x and 3x lines of the criterion."
     import matplotlib.pyplot as plt
     dist = _distance(df)
     d = df[df.kind != "floor"]
@@ -150,7 +162,8 @@ def plot_validation(df: pd.DataFrame, # from `validate_backbone` or `validate_vi
         floor = df[(df.n == n) & (df.kind == "floor")][dist].iloc[0]
         ax.errorbar(g[f"{dist}_ratio"], y, xerr=g[f"{dist}_se"] / floor, fmt="o", ms=4, label=f"n = {n}")
     ax.axvline(2, color="grey", ls="--", lw=1); ax.axvline(3, color="grey", ls=":", lw=1)
-    ax.set(xscale="log", yticks=range(len(changes)), yticklabels=changes, xlabel=f"{dist.upper()} / real-vs-real floor (log)",
+    ax.set(xscale="log", yticks=range(len(changes)), yticklabels=changes,
+           xlabel=f"{dist.upper()} / real-vs-real floor (log)",
            title=f"{df.backbone.iloc[0]}: imperceptible changes <= 2x (dashed), visible >= 3x (dotted)")
     ax.invert_yaxis(); ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()

@@ -29,15 +29,19 @@ __all__ = ['VIDEO_DOMAIN_NAME', 'CLIP_GROUPS', 'CLIP_STATS', 'VIDEO_CORRUPTIONS'
 def load_i3d(path: str | Path | None = None, # TorchScript file (default: settings [weights] i3d)
              device: str = "cpu",
             ) -> torch.jit.ScriptModule:
-    "The I3D feature network for FVD, from a local TorchScript file; `SettingMissing` naming [weights] i3d when absent, ValueError when not TorchScript."
+    "The I3D feature network for FVD from a local TorchScript file; `SettingMissing` naming [weights] i3d when absent."
     from_settings = path is None
-    if from_settings: path = settings().path_of("weights", "i3d", expect="the I3D TorchScript file of StyleGAN-V's FVD (i3d_torchscript.pt)")
+    if from_settings: path = settings().path_of("weights", "i3d",
+                                                expect="the I3D TorchScript file of StyleGAN-V's FVD "
+                                                       "(i3d_torchscript.pt)")
     what = f"[weights] i3d = {path}" if from_settings else f"I3D file {path}"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in recent torch; the FVD network ships as one
+        # TorchScript is deprecated in recent torch; the FVD network ships as one
+        warnings.simplefilter("ignore", FutureWarning)
         try: return torch.jit.load(str(path), map_location=device).eval()
         except (RuntimeError, ValueError) as e:  # what torch.jit.load raises for a file that is not TorchScript
-            raise ValueError(f"{what}: not a TorchScript file ({_reason(e)}); expected StyleGAN-V's i3d_torchscript.pt") from None
+            raise ValueError(f"{what}: not a TorchScript file ({_reason(e)}); "
+                             "expected StyleGAN-V's i3d_torchscript.pt") from None
 
 # %% ../../nbs/eval/05_video.ipynb #e31b1f66
 def i3d_features(videos: Tensor, # (N, C, F, H, W) in [-1, 1]
@@ -57,38 +61,45 @@ def temporal_change(videos: Tensor, # (N, C, F, H, W) in [-1, 1]
     return (videos[:, :, 1:] - videos[:, :, :-1]).abs().mean((1, 2, 3, 4))
 
 # %% ../../nbs/eval/05_video.ipynb #96cd596e
-VIDEO_DOMAIN_NAME = "percep-shapes-clip"  # the name every clip-descriptor result carries (ShapesNet per frame; not FVD, no I3D)
-CLIP_GROUPS = {"class": slice(0, len(SHAPES) + len(PALETTE)),  # groups of ShapesNet's 28 `feat` features pooled in the speed and
-               "where": slice(len(SHAPES) + len(PALETTE), len(SHAPES) + len(PALETTE) + 3),  # smoothness parts: class probabilities,
-               "contrast": slice(len(SHAPES) + len(PALETTE) + 3, None)}  # position and size, first-layer contrast residuals
-CLIP_STATS = {"mean": ((0.101, 0.275, 0.224), (0.167, 0.367, 0.382)),  # centre and scale of the speed and smoothness numbers:
-              "scale": ((15.5, 16.8, 26.6), (8.92, 11.2, 14.5))}  # `fit_clip_stats` on 1024 real 8-frame clips (seed 10000)
+# the name every clip-descriptor result carries (ShapesNet per frame; not FVD, no I3D)
+VIDEO_DOMAIN_NAME = "percep-shapes-clip"
+# groups of ShapesNet's 28 `feat` features pooled in the speed and smoothness parts: class probabilities,
+# position and size, first-layer contrast residuals
+CLIP_GROUPS = {"class": slice(0, len(SHAPES) + len(PALETTE)),
+               "where": slice(len(SHAPES) + len(PALETTE), len(SHAPES) + len(PALETTE) + 3),
+               "contrast": slice(len(SHAPES) + len(PALETTE) + 3, None)}
+# centre and scale of the speed and smoothness numbers: `fit_clip_stats` on 1024 real 8-frame clips (seed 10000)
+CLIP_STATS = {"mean": ((0.101, 0.275, 0.224), (0.167, 0.367, 0.382)),
+              "scale": ((15.5, 16.8, 26.6), (8.92, 11.2, 14.5))}
 
 # %% ../../nbs/eval/05_video.ipynb #4ab7c99d
 def frame_features(videos: Tensor, # (N, C, F, H, W) clips in [-1, 1]
                    net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
                    batch_size: int = 1024, # frames per forward pass
                   ) -> Tensor:
-    "ShapesNet's 28 `feat` features of every frame, (N, F, 28), read from the 8-bit frames as torch-fidelity reads images."
+    "ShapesNet's 28 `feat` features of every frame, (N, F, 28), read from 8-bit frames as torch-fidelity reads images."
     net = load_domain_net() if net is None else net
     N, C, Fr, H, W = videos.shape
     x, dev = videos.transpose(1, 2).reshape(N * Fr, C, H, W), next(net.parameters()).device
     with torch.no_grad():
-        f = [net(to_uint8(x[i:i + batch_size]).to(dev).float() / 127.5 - 1)["feat"].cpu() for i in range(0, len(x), batch_size)]
+        f = [net(to_uint8(x[i:i + batch_size]).to(dev).float() / 127.5 - 1)["feat"].cpu()
+             for i in range(0, len(x), batch_size)]
     return torch.cat(f).view(N, Fr, -1)
 
 # %% ../../nbs/eval/05_video.ipynb #6a00906b
-def clip_descriptors(videos: Tensor, # (N, C, F, H, W) clips in [-1, 1] with F >= 3, or their (N, F, 28) `frame_features`
+def clip_descriptors(videos: Tensor, # (N, C, F, H, W) clips in [-1, 1], F >= 3, or their (N, F, 28) `frame_features`
                      net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
                      stats: dict | None = CLIP_STATS, # centre and scale of the speed and smoothness numbers (None: raw)
                      batch_size: int = 1024, # frames per forward pass
                     ) -> Tensor:
-    "(N, 34) clip descriptors: mean ShapesNet features over frames, then per feature group the RMS of first and of second time differences."
+    "(N, 34) clip descriptors: mean ShapesNet features over frames; per feature group, RMS of 1st, 2nd differences."
     if videos.dim() not in (3, 5) or videos.shape[2 if videos.dim() == 5 else 1] < 3:
-        raise ValueError(f"need (N, C, F, H, W) clips or (N, F, D) frame features with F >= 3 frames, got {tuple(videos.shape)}")
+        raise ValueError("need (N, C, F, H, W) clips or (N, F, D) frame features with F >= 3 frames, got "
+                         f"{tuple(videos.shape)}")
     f = videos if videos.dim() == 3 else frame_features(videos, net, batch_size)
     d1 = f.diff(dim=1)
-    rms = lambda d: torch.stack([d[..., g].pow(2).mean((1, 2)).sqrt() for g in CLIP_GROUPS.values()], 1)  # over time and the group
+    # over time and the group
+    rms = lambda d: torch.stack([d[..., g].pow(2).mean((1, 2)).sqrt() for g in CLIP_GROUPS.values()], 1)
     t = torch.cat([rms(d1), rms(d1.diff(dim=1))], 1)
     if stats is not None: t = (t - torch.tensor(stats["mean"]).flatten()) * torch.tensor(stats["scale"]).flatten()
     return torch.cat([f.mean(1), t], 1)
@@ -97,11 +108,12 @@ def clip_descriptors(videos: Tensor, # (N, C, F, H, W) clips in [-1, 1] with F >
 def fit_clip_stats(videos: Tensor, # (N, C, F, H, W) real clips of the domain (or their `frame_features`)
                    net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
                   ) -> dict:
-    "`CLIP_STATS` from real clips: the speed and smoothness numbers centred on them, each scaled to carry 1/3 of the appearance part's variance."
+    "`CLIP_STATS` from real clips: speed and smoothness centred on them, each scaled to 1/3 of the appearance variance."
     d = clip_descriptors(videos, net, stats=None)
     k = len(CLIP_GROUPS)
     app, t = d[:, :-2 * k].double(), d[:, -2 * k:].double()
-    scale = (app.var(0).sum() / k).sqrt() / t.std(0)  # so the speed part and the smoothness part each have the appearance part's total variance
+    # so the speed part and the smoothness part each have the appearance part's total variance
+    scale = (app.var(0).sum() / k).sqrt() / t.std(0)
     r = lambda v: tuple(tuple(float(f"{x:.3g}") for x in row) for row in v.view(2, k).tolist())
     return {"mean": r(t.mean(0)), "scale": r(scale)}
 
@@ -110,18 +122,19 @@ def _mmd2(a: np.ndarray, b: np.ndarray) -> float:
     "Unbiased MMD² of two feature sets with KID's polynomial kernel (torch-fidelity's KID on one subset)."
     n, m = len(a), len(b)
     kaa, kbb = kid_kernel(a, a), kid_kernel(b, b)
-    return float((kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1)) - 2 * kid_kernel(a, b).mean())
+    return float((kaa.sum() - np.trace(kaa)) / (n * (n - 1)) + (kbb.sum() - np.trace(kbb)) / (m * (m - 1))
+                 - 2 * kid_kernel(a, b).mean())
 
 def clip_fd(real: Tensor, # (N, C, F, H, W) real clips in [-1, 1], or their (N, 34) `clip_descriptors`
             fake: Tensor, # (M, C, F, H, W) generated clips, or their descriptors
             net: ShapesNet | None = None, # default: the shipped `load_domain_net()`
             kid: bool = True, # also KID (polynomial-kernel MMD²) of the descriptors
-            kid_subset_size: int = 1000, # KID on random subsets of this many clips when a set is larger (else the whole sets)
+            kid_subset_size: int = 1000, # KID on random subsets of this many clips (or the whole sets)
             kid_subsets: int = 100, # number of such subsets
             n_boot: int = 0, # bootstrap resamples of the generated set for the `_se` keys (0: none)
             seed: int = 0, # KID subsets and bootstrap
            ) -> dict:
-    "Fréchet distance (and KID) of clip descriptors: keys `fd_clip[percep-shapes-clip]`, `kid_clip[percep-shapes-clip]` (+ `_se` with n_boot)."
+    "Fréchet distance (and KID) of clip descriptors: `fd_clip[percep-shapes-clip]`, `kid_clip[...]` (`_se`: n_boot)."
     a, b = ((v if v.dim() == 2 else clip_descriptors(v, net)).double().numpy() for v in (real, fake))
     key = lambda m: f"{m}[{VIDEO_DOMAIN_NAME}]"
     out = {key("fd_clip"): frechet_distance(a, b)}
@@ -129,7 +142,8 @@ def clip_fd(real: Tensor, # (N, C, F, H, W) real clips in [-1, 1], or their (N, 
         if max(len(a), len(b)) <= kid_subset_size: out[key("kid_clip")] = _mmd2(a, b)
         else:
             g, s = np.random.default_rng(seed), min(kid_subset_size, len(a), len(b))
-            out[key("kid_clip")] = float(np.mean([_mmd2(a[g.choice(len(a), s, replace=False)], b[g.choice(len(b), s, replace=False)])
+            out[key("kid_clip")] = float(np.mean([_mmd2(a[g.choice(len(a), s, replace=False)],
+                                                        b[g.choice(len(b), s, replace=False)])
                                                   for _ in range(kid_subsets)]))
     if n_boot > 0:
         se = bootstrap_fid_kid(a, b, n_boot, kid_subset_size, seed, fid=True, kid=kid)
@@ -163,48 +177,59 @@ def shift_frames(videos: Tensor, # (N, C, F, H, W) clips
     N, C, Fr, H, W = videos.shape
     k = max_shift
     s = torch.randint(-k, k + 1, (2, N, Fr, 1, 1), generator=generator)
-    pad = F.pad(videos.transpose(1, 2).reshape(N * Fr, C, H, W), (k, k, k, k), mode="replicate").view(N, Fr, C, H + 2 * k, W + 2 * k)
-    ys, xs = torch.arange(H).view(1, 1, H, 1) + k - s[1], torch.arange(W).view(1, 1, 1, W) + k - s[0]  # (N, F, H, 1), (N, F, 1, W)
-    out = pad.permute(0, 1, 3, 4, 2)[torch.arange(N).view(N, 1, 1, 1), torch.arange(Fr).view(1, Fr, 1, 1), ys, xs]  # (N, F, H, W, C)
+    pad = F.pad(videos.transpose(1, 2).reshape(N * Fr, C, H, W), (k, k, k, k),
+                mode="replicate").view(N, Fr, C, H + 2 * k, W + 2 * k)
+    # (N, F, H, 1), (N, F, 1, W)
+    ys, xs = torch.arange(H).view(1, 1, H, 1) + k - s[1], torch.arange(W).view(1, 1, 1, W) + k - s[0]
+    # (N, F, H, W, C)
+    out = pad.permute(0, 1, 3, 4, 2)[torch.arange(N).view(N, 1, 1, 1), torch.arange(Fr).view(1, Fr, 1, 1), ys, xs]
     return out.permute(0, 4, 1, 2, 3)
 
 # %% ../../nbs/eval/05_video.ipynb #830bdc5d
 def hold_frames(videos: Tensor, # (N, C, F, H, W) clips
                 k: int = 2, # each kept frame is shown k times
                ) -> Tensor:
-    "Stutter: every k-th frame held for k frames (1/k of the frame rate; the motion advances k times as far at each change)."
+    "Stutter: every k-th frame held for k frames (1/k of the frame rate; motion jumps k times as far at each change)."
     return videos[:, :, torch.arange(videos.shape[2]) // k * k]
 
 # %% ../../nbs/eval/05_video.ipynb #78b2e4f5
 def rerender(ds: MovingShapesDataset, # the dataset the clips come from
              **changes, # MovingShapesDataset arguments to change, e.g. speed_range=(0.03, 0.15)
             ) -> Tensor:
-    "The clips of `ds` rendered again with some of its arguments changed: the same random draws, so the same shapes, starts and headings."
-    kw = dict(n=ds.n, frames=ds.frames, size=ds.size, seed=ds.seed, n_shapes=ds.n_shapes, shapes=ds.shapes, colors=ds.colors,
-              size_range=ds.size_range, speed_range=ds.speed_range, spin=ds.spin, antialias=ds.antialias, background=ds.background)
+    "The clips of `ds` rendered again with some arguments changed: same draws, so the same shapes, starts, headings."
+    kw = dict(n=ds.n, frames=ds.frames, size=ds.size, seed=ds.seed, n_shapes=ds.n_shapes, shapes=ds.shapes,
+              colors=ds.colors,
+              size_range=ds.size_range, speed_range=ds.speed_range, spin=ds.spin, antialias=ds.antialias,
+              background=ds.background)
     if bad := set(changes) - set(kw): raise TypeError(f"rerender: unknown MovingShapesDataset arguments {sorted(bad)}")
     return stack_samples(MovingShapesDataset(**{**kw, **changes}), key="video")
 
 # %% ../../nbs/eval/05_video.ipynb #bc02b904
-_every_other = lambda x, a: torch.where(torch.arange(x.shape[2]).view(1, 1, -1, 1, 1) % 2 == 1, a, 1.0)  # factor a on frames 1, 3, 5, ...
+# factor a on frames 1, 3, 5, ...
+_every_other = lambda x, a: torch.where(torch.arange(x.shape[2]).view(1, 1, -1, 1, 1) % 2 == 1, a, 1.0)
 
-VIDEO_CORRUPTIONS = {  # name -> (kind, f(test clips (N, C, F, H, W) in [-1, 1], their MovingShapesDataset, torch.Generator) -> changed clips)
-    "uniform +3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 3 / 255)),  # the same on every frame of every clip
+# name -> (kind, f(test clips (N, C, F, H, W) in [-1, 1], their MovingShapesDataset, torch.Generator) -> changed clips)
+VIDEO_CORRUPTIONS = {
+    # the same on every frame
+    "uniform +3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 3 / 255)),
     "uniform -3/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u - 3 / 255)),
-    "noise sd 2/255": ("imperceptible", lambda x, ds, g: map_levels(x, lambda u: u + 2 * torch.randn(u.shape, generator=g) / 255)),  # new in every frame
+    "noise sd 2/255": ("imperceptible", lambda x, ds, g: map_levels(  # new in every frame
+        x, lambda u: u + 2 * torch.randn(u.shape, generator=g) / 255)),
     "frozen: first frame held": ("visible", lambda x, ds, g: x[:, :, :1].expand_as(x).contiguous()),
     "shuffled frame order": ("visible", lambda x, ds, g: shuffle_frames(x, g)),
-    "flicker: every other frame at 85%": ("visible", lambda x, ds, g: map_levels(x, lambda u: u * _every_other(x, 0.85))),
+    "flicker: every other frame at 85%": ("visible",
+                                          lambda x, ds, g: map_levels(x, lambda u: u * _every_other(x, 0.85))),
     "jitter: frames shifted up to 2 px": ("visible", lambda x, ds, g: shift_frames(x, g, 2)),
     "stutter: every 2nd frame held twice": ("visible", lambda x, ds, g: hold_frames(x, 2)),
-    "too fast: 3x the speed": ("visible", lambda x, ds, g: rerender(ds, speed_range=tuple(3 * v for v in ds.speed_range), spin=3 * ds.spin)),
-    "dim to 80%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u)),  # appearance: the frames' distribution changes too
+    "too fast: 3x the speed": ("visible", lambda x, ds, g: rerender(
+        ds, speed_range=tuple(3 * v for v in ds.speed_range), spin=3 * ds.spin)),
+    "dim to 80%": ("visible", lambda x, ds, g: map_levels(x, lambda u: 0.8 * u)),  # appearance: the frames change too
     "blur sigma 0.7 px": ("visible", lambda x, ds, g: map_frames(x, lambda y: gaussian_blur(y, 0.7))),
 }
 
 # %% ../../nbs/eval/05_video.ipynb #c446e9d5
 def validate_video_backbone(ns=(96, 192), # sample sizes: the reference and the test set have n clips each
-                            corruptions: dict | None = None, # name -> (kind, function), as in VIDEO_CORRUPTIONS (the default)
+                            corruptions: dict | None = None, # name -> (kind, function) (default: VIDEO_CORRUPTIONS)
                             repeats: int = 5, # independent draws of both sets per n; a row is the mean over them
                             frames: int = 8, # frames per clip
                             size: int = 32, # frame side
@@ -212,7 +237,7 @@ def validate_video_backbone(ns=(96, 192), # sample sizes: the reference and the 
                             weights: str | None = None, # ShapesNet weights file (default: the shipped one)
                             threads: int | None = 1, # torch CPU threads during the check (None: unchanged)
                            ) -> pd.DataFrame:
-    "Clip FD and KID of real vs real clips (the floor) and real vs changed clips at each n: mean ± SE over draws, ratio to the floor, verdict."
+    "Clip FD, KID of real vs real clips (the floor) and real vs changed clips per n: mean ± SE, ratio, verdict."
     corruptions = VIDEO_CORRUPTIONS if corruptions is None else corruptions
     net, n_threads, rows = load_domain_net(weights), torch.get_num_threads(), []
     fd, kd = f"fd_clip[{VIDEO_DOMAIN_NAME}]", f"kid_clip[{VIDEO_DOMAIN_NAME}]"
@@ -222,7 +247,8 @@ def validate_video_backbone(ns=(96, 192), # sample sizes: the reference and the 
             vals = {}
             for r in range(repeats):
                 s = seed + 1000 * k + 2 * r
-                ref = clip_descriptors(stack_samples(MovingShapesDataset(n, frames=frames, size=size, seed=s), key="video"), net)
+                ref = clip_descriptors(stack_samples(MovingShapesDataset(n, frames=frames, size=size, seed=s),
+                                                     key="video"), net)
                 test_ds = MovingShapesDataset(n, frames=frames, size=size, seed=s + 1)
                 test, g = stack_samples(test_ds, key="video"), torch.Generator().manual_seed(s)
                 for c, (kind, f) in {"real vs real (floor)": ("floor", lambda x, ds, g: x), **corruptions}.items():
@@ -238,31 +264,37 @@ VIDEO_FALLBACKS = (VIDEO_DOMAIN_NAME, "frame-fid")  # what a caller may accept w
 
 def video_metrics(real: Tensor, # (N, C, F, H, W) real clips in [-1, 1]
                   fake: Tensor, # (M, C, F, H, W) generated clips
-                  fallback: str | None = None, # None (I3D required), "percep-shapes-clip" or "frame-fid" (see VIDEO_FALLBACKS)
+                  fallback: str | None = None, # None (I3D required) or one of VIDEO_FALLBACKS
                   device: str | None = None,
                   batch_size: int = 256,
                   n_boot: int = 0, # bootstrap resamples for the `_se` keys of the substitutes (0: none)
                  ) -> dict:
-    "FVD with a local I3D file; else, when the caller accepts one, a named substitute: clip FD, frame-level FID, temporal change."
-    if fallback not in (None, *VIDEO_FALLBACKS): raise ValueError(f"video fallback {fallback!r}: choose None or one of {VIDEO_FALLBACKS}")
+    "FVD with a local I3D file; else, when the caller accepts one, a named substitute: clip FD, frame FID, change."
+    if fallback not in (None,
+                        *VIDEO_FALLBACKS): raise ValueError(f"video fallback {fallback!r}: choose None or one of "
+                                                            f"{VIDEO_FALLBACKS}")
     device = default_device(device)
     try:
         i3d = load_i3d(device=device)
     except SettingMissing as e:
         if fallback is None:
-            raise SettingMissing(f"{e}; or pass fallback='{VIDEO_DOMAIN_NAME}' (Fréchet distance of ShapesNet clip descriptors, with "
-                                 "frame-level FID and temporal change) or fallback='frame-fid' (frame-level FID and temporal change only) "
+            raise SettingMissing(f"{e}; or pass fallback='{VIDEO_DOMAIN_NAME}' (Fréchet distance of ShapesNet clip "
+                                 "descriptors, with "
+                                 "frame-level FID and temporal change) or fallback='frame-fid' (frame-level FID and "
+                                 "temporal change only) "
                                  "to accept a named substitute for FVD") from None
         i3d = None
     out = {"n_real": len(real), "n_fake": len(fake)}
     if i3d is not None:
-        out["fvd[i3d]"] = frechet_distance(i3d_features(real, i3d, device=device), i3d_features(fake, i3d, device=device))
+        out["fvd[i3d]"] = frechet_distance(i3d_features(real, i3d, device=device),
+                                           i3d_features(fake, i3d, device=device))
         return out
     if fallback == VIDEO_DOMAIN_NAME:
         m = clip_fd(real, fake, load_domain_net(device=device), n_boot=n_boot)
         out.update({k: v for k, v in m.items() if k not in out})
     frames = lambda v: v.transpose(1, 2).flatten(0, 1)  # (N*F, C, H, W)
-    m = fidelity_metrics(frames(real), frames(fake), kid=False, isc=False, batch_size=batch_size, device=device, n_boot=n_boot)
+    m = fidelity_metrics(frames(real), frames(fake), kid=False, isc=False, batch_size=batch_size, device=device,
+                         n_boot=n_boot)
     out[f"frame_fid[{DOMAIN_NET_NAME}]"] = m[f"fid[{DOMAIN_NET_NAME}]"]
     if n_boot > 0: out[f"frame_fid_se[{DOMAIN_NET_NAME}]"] = m[f"fid_se[{DOMAIN_NET_NAME}]"]
     tr, tf = temporal_change(real).mean().item(), temporal_change(fake).mean().item()
@@ -274,13 +306,14 @@ def video_shape_metrics(videos: Tensor, # (N, C, F, H, W) clips of one shape eac
                         asked: dict | None = None, # {"shape": (N,), "color": (N,)} indices asked for, if any
                         tol: dict = SOLID_TOL, # thresholds of `analyze_shape`
                        ) -> dict:
-    "Ground truth of single-shape clips: solid frames, identity kept over time, alignment with what was asked, motion jerk; with `_se`."
+    "Ground truth of single-shape clips: solid frames, identity kept over time, alignment, motion jerk; with `_se`."
     N, C, Fr, H, W = videos.shape
     r = analyze_shapes(videos.transpose(1, 2).flatten(0, 1), tol=tol)
     r = {k: v.reshape(N, Fr) for k, v in r.items()}
     solid = r["solid"]
     same = solid.all(1) & (r["shape"] == r["shape"][:, :1]).all(1) & (r["color"] == r["color"][:, :1]).all(1)
-    mean_se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan  # of a mean of per-clip values
+    # of a mean of per-clip values
+    mean_se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
     per_clip = solid.mean(1)
     out = {"n": N, "solid_frames": float(per_clip.mean()), "solid_frames_se": mean_se(per_clip),
            "consistent": float(same.mean()), "consistent_se": binomial_se(float(same.mean()), N)}

@@ -6,25 +6,26 @@
 from __future__ import annotations
 import json, math, textwrap
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np, pandas as pd, torch
 from torch import Tensor
-from ..config import settings
+from ..config import repo_root, settings
 from ..data.photos import PhotoCrops
 from ..data.shapes import ShapesDataset
 from ..data.files import from_settings
 from ..build.builder import build_parts, load_model
 from .reports import paper_table
-from ..eval.domain_net import DOMAIN_NET_NAME, load_domain_net, repo_root
+from ..eval.domain_net import DOMAIN_NET_NAME, load_domain_net
 from ..eval.lpips import lpips_distance, lpips_model
-from ..p2 import TIMESTEP_DENSITIES, WEIGHTINGS, logit_normal_density, vlb_lambda
+from ..p2 import TIMESTEP_DENSITIES, WEIGHTINGS, logit_normal_density, per_sample_mse, vlb_lambda
 from ..schedules import Schedule
 from ..sp_loss import tap
 
 # %% auto #0
-__all__ = ['PAPER', 'STAGES', 'PAPER_BAND', 'STAGE1', 'DISTANCES', 'DOMAINS', 'WEIGHTING_SETTINGS', 'STAGE_COLOURS', 'snr_grid',
-           'noise_at_snr', 'Distance', 'pixel_mse', 'ssim_distance', 'timestep_at_snr', 'denoiser_distance',
+__all__ = ['PAPER', 'STAGES', 'PAPER_BAND', 'STAGE1', 'PROBE_DISTANCES', 'DOMAINS', 'WEIGHTING_SETTINGS', 'STAGE_COLOURS',
+           'snr_grid', 'noise_at_snr', 'Distance', 'pixel_mse', 'ssim_distance', 'timestep_at_snr', 'denoiser_distance',
            'shapes_net_distance', 'lpips_alex_distance', 'lpips_configured', 'make_distances', 'draw_pairs',
            'triplet_images', 'show_noisy', 'probe_triplets', 'curve_stats', 'removal_band', 'band_verdict',
            'content_bands', 'band_table', 'band_sentence', 'weighting_mass', 'stage_shares', 'shade_stages',
@@ -32,7 +33,10 @@ __all__ = ['PAPER', 'STAGES', 'PAPER_BAND', 'STAGE1', 'DISTANCES', 'DOMAINS', 'W
 
 # %% ../../nbs/exp/07_probe.ipynb #405d7a96
 PAPER = "p2_weighting_2204.00227"  # the transcribed numbers: data/paper_numbers/<PAPER>.json
-STAGES: dict[str, tuple[float, float]] = {r.stage: (r.snr_lo, r.snr_hi) for r in paper_table(PAPER, "sec3_1_stages").itertuples()}  # P2 Sec. 3.1
+STAGES: dict[str,
+             tuple[float, float]] = {r.stage: (r.snr_lo,
+                                               # P2 Sec. 3.1
+                                               r.snr_hi) for r in paper_table(PAPER, "sec3_1_stages").itertuples()}
 PAPER_BAND: tuple[float, float] = tuple(paper_table(PAPER, "fig1_content_band").iloc[0][["snr_lo", "snr_hi"]])  # Fig. 1: content removed between these SNRs
 
 # %% ../../nbs/exp/07_probe.ipynb #683fe8a6
@@ -68,7 +72,7 @@ class Distance:
     def __call__(self, a: Tensor, b: Tensor, snr: float = math.inf) -> Tensor:
         return self.between(self.embed(a, snr), self.embed(b, snr))
 
-def _mean_squared(a: Tensor, b: Tensor) -> Tensor: return (a.double() - b.double()).pow(2).flatten(1).mean(1)
+_mean_squared = partial(per_sample_mse, dtype=torch.float64)  # per sample, in float64
 
 # %% ../../nbs/exp/07_probe.ipynb #98e4fbca
 def pixel_mse(**kwargs) -> Distance:
@@ -82,7 +86,8 @@ def ssim_distance(data_range: float = 2.0, # the nominal range of the images ([-
     from skimage.metrics import structural_similarity
     def between(a: Tensor, b: Tensor) -> Tensor:
         a, b = a.double().cpu().numpy(), b.double().cpu().numpy()
-        return torch.tensor([1 - structural_similarity(x, y, channel_axis=0, data_range=data_range) for x, y in zip(a, b)],
+        return torch.tensor([1 - structural_similarity(x, y, channel_axis=0,
+                                                       data_range=data_range) for x, y in zip(a, b)],
                             dtype=torch.float64)
     return Distance("1 - SSIM (scikit-image)", lambda x, snr: x, between)
 
@@ -96,7 +101,8 @@ def timestep_at_snr(schedule: Schedule, # the model's schedule
     return int((torch.log(schedule.snr.double()) - math.log(snr)).abs().argmin())
 
 # %% ../../nbs/exp/07_probe.ipynb #2106a281
-STAGE1 = "data/sp_finetune/stage1_default.pt"  # the SP experiment's shipped stage-1 denoiser (its card: the .json beside it)
+# the SP experiment's shipped stage-1 denoiser (its card: the .json beside it)
+STAGE1 = "data/sp_finetune/stage1_default.pt"
 
 def denoiser_distance(weights: str | Path = STAGE1, # a stage-1 weights file with its JSON card ("unet", "text_dim", "schedule")
                       layers: str = "mid", # which features (see `percep_lib.sp_loss.parse_layers`)
@@ -113,7 +119,8 @@ def denoiser_distance(weights: str | Path = STAGE1, # a stage-1 weights file wit
     @torch.no_grad()
     def embed(x: Tensor, snr: float) -> Tensor:
         t = at(snr)
-        return torch.cat([torch.cat([f.flatten(1) for f in tap(model, c.to(device), t, layers, **parts.conditioner.null(len(c)))], 1).cpu()
+        return torch.cat([torch.cat([f.flatten(1) for f in tap(model, c.to(device), t, layers,
+                                                               **parts.conditioner.null(len(c)))], 1).cpu()
                           for c in x.split(batch_size)])
     return Distance(f"SP stage-1 denoiser, {layers} block at own t", embed, _mean_squared, timestep=at)
 
@@ -124,7 +131,8 @@ def shapes_net_distance(device: str = "cpu",
     "Mean squared difference of percep-shapes-net's 28 standardised features; valid on the shapes domain only."
     net = load_domain_net(device=device)
     @torch.no_grad()
-    def embed(x: Tensor, snr: float) -> Tensor: return torch.cat([net(c.to(device))["feat"].cpu() for c in x.split(batch_size)])
+    def embed(x: Tensor,
+              snr: float) -> Tensor: return torch.cat([net(c.to(device))["feat"].cpu() for c in x.split(batch_size)])
     return Distance(f"{DOMAIN_NET_NAME} features", embed, _mean_squared, domains=("shapes",))
 
 # %% ../../nbs/exp/07_probe.ipynb #7ce05d85
@@ -134,8 +142,10 @@ def lpips_alex_distance(device: str = "cpu", **kwargs) -> Distance:
     return Distance(name, lambda x, snr: x, lambda a, b: lpips_distance(a, b, "alex", None, device)[0].double().cpu())
 
 # %% ../../nbs/exp/07_probe.ipynb #122998d4
-DISTANCES: dict[str, Callable[..., Distance]] = {"mse": pixel_mse, "ssim": ssim_distance, "denoiser": denoiser_distance,
-                                                "shapes_net": shapes_net_distance, "lpips_alex": lpips_alex_distance}  # key -> factory(device=...)
+PROBE_DISTANCES: dict[str, Callable[..., Distance]] = {"mse": pixel_mse, "ssim": ssim_distance,
+                                                       "denoiser": denoiser_distance,
+                                                # key -> factory(device=...)
+                                                "shapes_net": shapes_net_distance, "lpips_alex": lpips_alex_distance}
 
 # %% ../../nbs/exp/07_probe.ipynb #5067b074
 def lpips_configured() -> bool:
@@ -143,14 +153,15 @@ def lpips_configured() -> bool:
     return settings().get("weights", "lpips_alex") is not None
 
 # %% ../../nbs/exp/07_probe.ipynb #48c56204
-def make_distances(keys: Sequence[str], # keys of DISTANCES
+def make_distances(keys: Sequence[str], # keys of PROBE_DISTANCES
                    device: str = "cpu",
                    add_lpips: bool = True, # also LPIPS(alex) when its backbone file is configured
                   ) -> list[Distance]:
     "The distances named by `keys` (each built once), plus LPIPS(alex) when asked and configured."
     keys = list(keys) + (["lpips_alex"] if add_lpips and lpips_configured() and "lpips_alex" not in keys else [])
-    if bad := [k for k in keys if k not in DISTANCES]: raise KeyError(f"unknown distances {bad}: choose from {list(DISTANCES)}")
-    return [DISTANCES[k](device=device) for k in keys]
+    if bad := [k for k in keys if k not in PROBE_DISTANCES]: raise KeyError(f"unknown distances {bad}: choose from "
+                                                                            f"{list(PROBE_DISTANCES)}")
+    return [PROBE_DISTANCES[k](device=device) for k in keys]
 
 # %% ../../nbs/exp/07_probe.ipynb #e09db46c
 def draw_pairs(n: int, # number of triplets
@@ -159,18 +170,21 @@ def draw_pairs(n: int, # number of triplets
               ) -> np.ndarray:
     "(n, 2) indices of image pairs from different groups: the first a permutation (cycled if n > len(groups)), the second drawn among the rest."
     groups = np.asarray(groups)
-    if len(np.unique(groups)) < 2: raise ValueError("need images from at least two groups to make pairs of different images")
+    if len(np.unique(groups)) < 2: raise ValueError("need images from at least two groups to make pairs of different "
+                                                    "images")
     g = np.random.default_rng(seed)
     first = np.resize(g.permutation(len(groups)), n)
     return np.stack([first, [g.choice(np.flatnonzero(groups != groups[i])) for i in first]], 1).astype(int)
 
 # %% ../../nbs/exp/07_probe.ipynb #9fd3066d
-def _photos(n: int, size: int, seed: int): ds = PhotoCrops(n, size=size, seed=seed); return ds, [ds.params(i)["photo_id"] for i in range(n)]
+def _photos(n: int, size: int, seed: int): ds = PhotoCrops(n, size=size,
+                                                           seed=seed); return ds, [ds.params(i)["photo_id"] for i in range(n)]
 def _shapes(n: int, size: int, seed: int): ds = ShapesDataset(n, size=size, seed=seed); return ds, list(range(n))
 def _celebahq(n: int, size: int, seed: int): ds = from_settings("celebahq", size=size); return ds, list(range(len(ds)))
 
 DOMAINS: dict[str, Callable] = {  # name -> (n images wanted, size, seed) -> (dataset of {"image": ...}, a group per image)
-    "photos": _photos,  # crops of the photographs shipped inside scikit-image and matplotlib (percep_lib.data.photos.PhotoCrops)
+    # crops of the photographs shipped inside scikit-image and matplotlib (percep_lib.data.photos.PhotoCrops)
+    "photos": _photos,
     "shapes": _shapes,  # the captioned shapes (percep_lib.data.shapes.ShapesDataset)
     "celebahq": _celebahq,  # CelebA-HQ from settings.ini [data] celebahq
 }
@@ -201,7 +215,8 @@ def show_noisy(x0: Tensor, # (3, H, W) a clean image in [-1, 1]
     fig, axs = plt.subplots(3, len(snrs), figsize=(1.05 * len(snrs), 3.6), squeeze=False)
     for j, snr in enumerate(snrs):
         for i, (x, e, label) in enumerate(((x0, eA, "$x_{tA}$"), (x0, eB, "$x_{tB}$"), (x1, eB, "$x'_t$"))):
-            axs[i, j].imshow(((noise_at_snr(x, e, snr).clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy(), interpolation="nearest")
+            axs[i, j].imshow(((noise_at_snr(x, e, snr).clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy(),
+                             interpolation="nearest")
             axs[i, j].set(xticks=[], yticks=[])
             if j == 0: axs[i, j].set_ylabel(label)
         axs[0, j].set_title(f"SNR {snr:g}", fontsize=8)
@@ -306,8 +321,10 @@ def content_bands(trials: pd.DataFrame, # from `probe_triplets`, with a "domain"
         ci = lambda v: np.nanpercentile(v, [2.5, 97.5]) if np.isfinite(v).any() else (math.nan, math.nan)
         (l10, h10), (l90, h90) = ci(boot[:, 0]), ci(boot[:, 1])
         rows.append(dict(distance=dist, domain=dom, n=n, peak_snr=float(snr[np.argmax(gap.mean(0))]),
-                         snr_10=snr_10, snr_10_ci_low=l10, snr_10_ci_high=h10, snr_90=snr_90, snr_90_ci_low=l90, snr_90_ci_high=h90,
-                         found_in_boot=float(np.isfinite(boot).all(1).mean()), paper_snr_10=paper[0], paper_snr_90=paper[1],
+                         snr_10=snr_10, snr_10_ci_low=l10, snr_10_ci_high=h10, snr_90=snr_90, snr_90_ci_low=l90,
+                         snr_90_ci_high=h90,
+                         found_in_boot=float(np.isfinite(boot).all(1).mean()), paper_snr_10=paper[0],
+                         paper_snr_90=paper[1],
                          verdict=band_verdict(snr_10, snr_90, paper)))
     return pd.DataFrame(rows)
 
@@ -320,7 +337,8 @@ def band_table(bands: pd.DataFrame, # from `content_bands`
     return pd.DataFrame({"distance": bands["distance"], "domain": bands["domain"], "n triplets": bands["n"],
                          "gap peak at SNR": bands["peak_snr"].map(_snr),
                          "ours: SNR (gap 10% .. 90%)": [f"{_snr(r.snr_10)} .. {_snr(r.snr_90)}" for r in bands.itertuples()],
-                         "95% bootstrap of each end": [f"[{_snr(r.snr_10_ci_low)}, {_snr(r.snr_10_ci_high)}] .. [{_snr(r.snr_90_ci_low)}, {_snr(r.snr_90_ci_high)}]"
+                         "95% bootstrap of each end": [f"[{_snr(r.snr_10_ci_low)}, {_snr(r.snr_10_ci_high)}] .. "
+                                                       f"[{_snr(r.snr_90_ci_low)}, {_snr(r.snr_90_ci_high)}]"
                                                        for r in bands.itertuples()],
                          "paper (LPIPS, CelebA-HQ)": [f"{r.paper_snr_10:.0e} .. {r.paper_snr_90:.0e}" for r in bands.itertuples()],
                          "verdict": bands["verdict"]})
@@ -330,8 +348,10 @@ def band_sentence(r) -> str:
     "One plain sentence for a row of `content_bands`."
     head = f"{r.distance} on {r.domain} (n = {r.n} triplets): "
     if math.isnan(r.snr_90) or math.isnan(r.snr_10): return head + r.verdict + "."
-    return (head + f"the gap between the curves peaks at SNR {_snr(r.peak_snr)} and falls from 90% to 10% of that between SNR "
-            f"{_snr(r.snr_90)} and {_snr(r.snr_10)} (95% bootstrap: {_snr(r.snr_90_ci_low)}–{_snr(r.snr_90_ci_high)} and "
+    return (head + f"the gap between the curves peaks at SNR {_snr(r.peak_snr)} and falls from 90% to 10% of that "
+                   "between SNR "
+            f"{_snr(r.snr_90)} and {_snr(r.snr_10)} (95% bootstrap: {_snr(r.snr_90_ci_low)}–{_snr(r.snr_90_ci_high)} "
+            "and "
             f"{_snr(r.snr_10_ci_low)}–{_snr(r.snr_10_ci_high)}); it " + r.verdict.replace("does not find it", "does not find the paper's band") + ".")
 
 # %% ../../nbs/exp/07_probe.ipynb #f15bbf07
@@ -350,7 +370,8 @@ def weighting_mass(schedule: Schedule | str = "linear", # a Schedule, or the nam
     for label, (key, kw, *density) in weightings.items():
         w = lam * WEIGHTINGS[key](s.snr, **kw)
         if density: w = w * TIMESTEP_DENSITIES[density[0]](s.T) * s.T  # how often each t is drawn, relative to uniform
-        frames.append(pd.DataFrame({"weighting": label, "t": np.arange(s.T), "snr": s.snr.numpy(), "weight": (w / w.sum()).numpy()}))
+        frames.append(pd.DataFrame({"weighting": label, "t": np.arange(s.T), "snr": s.snr.numpy(),
+                                    "weight": (w / w.sum()).numpy()}))
     return pd.concat(frames, ignore_index=True)
 
 # %% ../../nbs/exp/07_probe.ipynb #1c04e8cb
@@ -395,9 +416,11 @@ def plot_probe(stats: pd.DataFrame, # from `curve_stats`
             if i == 0: ax.set_title(doms[j])
             if j == 0: ax.set_ylabel("\n".join(textwrap.wrap(d, 24)), fontsize=8)
             if s.empty:
-                ax.text(0.5, 0.5, f"not used on {doms[j]}", ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4")
+                ax.text(0.5, 0.5, f"not used on {doms[j]}", ha="center", va="center", transform=ax.transAxes,
+                        fontsize=8, color="0.4")
                 ax.set_yticks([]); continue
-            for key, colour, label in (("same", "tab:blue", "same image"), ("different", "tab:orange", "different images")):
+            for key, colour, label in (("same", "tab:blue", "same image"),
+                                       ("different", "tab:orange", "different images")):
                 ax.plot(s["snr"], s[key], color=colour, label=label)
                 ax.fill_between(s["snr"], s[f"{key}_lo"], s[f"{key}_hi"], color=colour, alpha=0.25, lw=0)
             shade_stages(ax, labels=i == 0)
@@ -410,15 +433,18 @@ def plot_probe(stats: pd.DataFrame, # from `curve_stats`
     ax_gap, ax_w = bottom.subplots(1, 2)
     colours = dict(zip(dists, ["C0", "C1", "C4", "C5", "C9", "C6", "C8"] * 2))  # none of the stage colours
     for (d, dom), s in stats.groupby(["distance", "domain"], sort=False):
-        ax_gap.plot(s["snr"], s["gap"] / s["gap"].max(), color=colours[d], ls=["-", "--", "-.", ":"][doms.index(dom) % 4], label=f"{d} · {dom}")
+        ax_gap.plot(s["snr"], s["gap"] / s["gap"].max(), color=colours[d],
+                    ls=["-", "--", "-.", ":"][doms.index(dom) % 4], label=f"{d} · {dom}")
     for level in (0.9, 0.1): ax_gap.axhline(level, color="k", ls="--", lw=0.6)
-    ax_gap.set(xscale="log", xlim=xlim, xlabel="SNR", ylabel="gap / its maximum", title="gap between the curves, normalised")
+    ax_gap.set(xscale="log", xlim=xlim, xlabel="SNR", ylabel="gap / its maximum",
+               title="gap between the curves, normalised")
     ax_gap.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     shade_stages(ax_gap, labels=True)
     if mass is not None:
         for k, (label, m) in enumerate(mass.groupby("weighting", sort=False)):
             ax_w.plot(m["snr"], m["weight"], color=["k", "C1", "C4", "C9", "C0", "C5"][k % 6], label=label)
-        ax_w.set(xscale="log", xlim=xlim, xlabel="SNR(t)", ylabel="weight per timestep (sums to 1)", title="training weightings (P2's linear schedule)")
+        ax_w.set(xscale="log", xlim=xlim, xlabel="SNR(t)", ylabel="weight per timestep (sums to 1)",
+                 title="training weightings (P2's linear schedule)")
         ax_w.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
         shade_stages(ax_w, labels=True)
     else: ax_w.axis("off")

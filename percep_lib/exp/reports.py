@@ -7,16 +7,15 @@ from __future__ import annotations
 import datetime, json, math
 from pathlib import Path
 from typing import Callable, Sequence
-import pandas as pd
-from ..config import settings
-from ..eval.domain_net import repo_root
+import numpy as np, pandas as pd
+from ..config import repo_root, settings
 from .envelope import environment, git_commit
 from .stats import rerun_moves, with_se
 from ..train.loop import read_metrics
 
 # %% auto #0
 __all__ = ['beside', 'markdown_table', 'curves', 'results_dir', 'save_results', 'sample_grid', 'row_label', 'compact_table',
-           'rerun_report', 'paper_table']
+           'rerun_report', 'paper_table', 'curve_figure']
 
 # %% ../../nbs/exp/03_reports.ipynb #4b20e96c
 def beside(ours: pd.DataFrame, # our results
@@ -65,14 +64,16 @@ def curves(runs: dict, # label -> a run folder, a metrics.jsonl, or a list of me
         ys = [y] if isinstance(y, str) else list(y)
         for m in ys:
             if m not in df: continue
-            frames.append(pd.DataFrame({x: df[x], "value": df[m].rolling(smooth, min_periods=1).mean(), "run": label, "metric": m}))
+            frames.append(pd.DataFrame({x: df[x], "value": df[m].rolling(smooth, min_periods=1).mean(), "run": label,
+                                        "metric": m}))
     if not frames: raise ValueError(f"none of the runs logged {y!r}")
     data = pd.concat(frames, ignore_index=True)
     metrics = list(dict.fromkeys(data.metric))
     fig, axs = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.2), squeeze=False)
     for ax, m in zip(axs[0], metrics):
         sns.lineplot(data=data[data.metric == m], x=x, y="value", hue="run", ax=ax)
-        ax.set(ylabel=m, yscale="log" if logy else "linear", title=m + (f" (rolling mean of {smooth})" if smooth > 1 else ""))
+        ax.set(ylabel=m, yscale="log" if logy else "linear",
+               title=m + (f" (rolling mean of {smooth})" if smooth > 1 else ""))
     fig.tight_layout()
     return fig
 
@@ -110,9 +111,11 @@ def save_results(name: str, # experiment name: the folder under root
     paper = pd.DataFrame(paper_rows) if paper_rows is not None else None
     table = beside(ours, paper, on) if paper is not None else ours  # fails here, before anything is written
     out = results_dir(name, root, overwrite)
-    if out.name != name: print(f"results/{name} already holds results: this run goes to {out} (pass overwrite=True to replace)")
+    if out.name != name: print(f"results/{name} already holds results: this run goes to {out} (pass overwrite=True to "
+                               "replace)")
     out.mkdir(parents=True, exist_ok=True)
-    commit = config.get("commit") or git_commit(out)  # the run's own record, else now: before (tracked) result files are written
+    # the run's own record, else now: before (tracked) result files are written
+    commit = config.get("commit") or git_commit(out)
     ours.to_csv(out / "results.csv", index=False)
     if paper is not None: paper.to_csv(out / "paper.csv", index=False)
     env = config.get("environment") or environment()  # recorded now unless the experiment recorded it at its start
@@ -120,7 +123,8 @@ def save_results(name: str, # experiment name: the folder under root
     for stem, fig in (figures or {}).items():
         fig.savefig(out / f"{stem}.png", dpi=120, bbox_inches="tight")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    head = [f"# {title or name}", "", "| | |", "|---|---|", f"| profile | {profile} |", f"| metric backbone | {backbone} |",
+    head = [f"# {title or name}", "", "| | |", "|---|---|", f"| profile | {profile} |",
+            f"| metric backbone | {backbone} |",
             f"| seed | {seed} |", f"| git commit | {commit} |", f"| date | {now} |",
             f"| machine | {env['cpu']} ({env['cpu_capability']}), {env['torch_threads']} torch threads"
             + (f", GPU {env['gpu']}" if env["gpu"] else "") + " |", ""]
@@ -199,5 +203,40 @@ def paper_table(paper: str, # file stem in data/paper_numbers, e.g. "self_percep
     path = repo_root() / "data" / "paper_numbers" / f"{paper}.json"
     if not path.is_file(): raise FileNotFoundError(f"{path}: no transcribed numbers for {paper!r}")
     tables = json.loads(path.read_text())
-    if not isinstance(tables.get(table), list): raise KeyError(f"{paper} has no {table!r}; its tables are {[k for k, v in tables.items() if isinstance(v, list)]}")
+    if not isinstance(tables.get(table),
+                      list): raise KeyError(f"{paper} has no {table!r}; its tables are "
+                                            f"{[k for k, v in tables.items() if isinstance(v, list)]}")
     return pd.DataFrame(tables[table])
+
+# %% ../../nbs/exp/03_reports.ipynb #2329f3af
+def curve_figure(t: pd.DataFrame, # from `over_seeds`: metrics, their `_spread`, and the x column
+                 x: str, # the x axis column, e.g. "train_step"
+                 metrics: Sequence[str], # one panel each
+                 series: dict, # line label -> selector of its rows (column -> value)
+                 *, floor: dict | None = None, # metric -> the real-data value, drawn dashed
+                 logy: Sequence[str] = (), # metrics drawn on a log scale
+                 logx: int | None = None, # a log base for x (None: linear)
+                 xlabel: str | None = None, title: str = "",
+                 errorbars: bool = False, # error bars instead of a filled band
+                 axs=None): # draw into these axes (one per metric) instead of a new figure
+    "One panel per metric, one line per series with a band of ± its spread over seeds (± SE with one seed)."
+    import matplotlib.pyplot as plt
+    fig = None
+    if axs is None: fig, axs = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8),
+                                            squeeze=False); axs = axs[0]
+    for label, sel in series.items():
+        d = t[np.logical_and.reduce([t[k] == v for k, v in sel.items()])].sort_values(x)
+        for ax, m in zip(axs, metrics):
+            err = next((d[c] for c in (f"{m}_spread", f"{m}_se") if c in d and d[c].notna().any()), None)
+            if errorbars: ax.errorbar(d[x], d[m], yerr=err, fmt="o-", capsize=3, label=label); continue
+            ax.plot(d[x], d[m], "o-", label=label)
+            if err is not None: ax.fill_between(d[x], d[m] - err, d[m] + err, alpha=0.2)
+    for ax, m in zip(axs, metrics):
+        if floor is not None and m in floor: ax.axhline(floor[m], ls="--", c="k", lw=1, label="real data")
+        ax.set(xlabel=xlabel or x, ylabel=m, yscale="log" if m in logy else "linear")
+        if logx: ax.set_xscale("log", base=logx)
+    axs[0].legend(fontsize=7)
+    fig = fig or axs[0].figure
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

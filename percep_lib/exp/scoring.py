@@ -22,12 +22,14 @@ from .stages import generate
 from .stats import loss_trend
 
 # %% auto #0
-__all__ = ['RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'Scorer', 'Rows', 'score_checkpoints', 'heldout_loss', 'own_loss_table',
-           'gradient_signal']
+__all__ = ['RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'Scorer', 'order_columns', 'Rows', 'load_checkpoint', 'score_checkpoints',
+           'heldout_loss', 'own_loss_table', 'gradient_signal']
 
 # %% ../../nbs/exp/05_scoring.ipynb #d3f3e4f3
-RATES = ("solid", "aligned", "shape_acc", "color_acc")  # ground-truth rates of the shapes domain, each with a binomial SE
-UNCONDITIONAL_SHAPES = ("solid", "solid_se", "outline_iou", "class_coverage", "pos_coverage", "size_coverage")  # what unconditional shapes are scored on
+# ground-truth rates of the shapes domain, each with a binomial SE
+RATES = ("solid", "aligned", "shape_acc", "color_acc")
+# what unconditional shapes are scored on
+UNCONDITIONAL_SHAPES = ("solid", "solid_se", "outline_iou", "class_coverage", "pos_coverage", "size_coverage")
 
 class Scorer:
     "Scores sets of generated images against an `EvalSet`: n, ground-truth rates with SEs, coverage, FID/KID (bootstrap SEs) and IS."
@@ -50,11 +52,13 @@ class Scorer:
 
     def __call__(self, images: Tensor) -> dict:
         "Every score of one set of generated images (one per evaluation caption, in order)."
-        if len(images) != len(self.eval_set): raise ValueError(f"{len(images)} images for {len(self.eval_set)} evaluation captions")
+        if len(images) != len(self.eval_set): raise ValueError(f"{len(images)} images for {len(self.eval_set)} "
+                                                               "evaluation captions")
         out = {"n": len(images)}
         if self.eval_set.asked is not None:
             g = shape_metrics(images, self.eval_set.asked, grid=3, size_bins=4)
-            out.update({k: g[k] for r in RATES for k in (r, f"{r}_se")} | {k: g[k] for k in ("pos_coverage", "size_coverage")})
+            out.update({k: g[k] for r in RATES for k in (r,
+                                                         f"{r}_se")} | {k: g[k] for k in ("pos_coverage", "size_coverage")})
         elif self.eval_set.domain == "shapes":  # unconditional: no caption to align with, but solid shapes and coverage
             g = shape_metrics(images, grid=3, size_bins=4)
             out.update({k: g[k] for k in UNCONDITIONAL_SHAPES})
@@ -65,13 +69,20 @@ class Scorer:
         out = {"n": len(self.eval_set.real), **self.fidelity(self.eval_set.real)}
         if self.eval_set.asked is not None or self.eval_set.domain == "shapes":
             g = shape_metrics(self.eval_set.real)
-            keys = ("solid", "solid_se", "pos_coverage", "size_coverage") if self.eval_set.asked is not None else UNCONDITIONAL_SHAPES
+            keys = ("solid", "solid_se", "pos_coverage",
+                    "size_coverage") if self.eval_set.asked is not None else UNCONDITIONAL_SHAPES
             out.update({k: g[k] for k in keys})
         return out
 
 # %% ../../nbs/exp/05_scoring.ipynb #1fcf3246
-ORDER = ["table", "setting", "loss", "weights", "cfg", "rescale", "steps", "nfe", "n", *[c for r in RATES for c in (r, f"{r}_se")],
-         "outline_iou", "class_coverage", "pos_coverage", "size_coverage", "fid", "fid_se", "kid", "kid_se", "is", "seconds"]  # ground truth first, then the backbone
+ORDER = ["table", "setting", "loss", "weights", "cfg", "rescale", "steps", "nfe", "n",
+         *[c for r in RATES for c in (r, f"{r}_se")],
+         "outline_iou", "class_coverage", "pos_coverage", "size_coverage", "fid", "fid_se", "kid", "kid_se", "is",
+         "seconds"]  # ground truth first, then the backbone
+
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    "A results table with its columns in `ORDER` (the rest after, as they came) and its empty columns dropped."
+    return df[[c for c in ORDER if c in df] + [c for c in df if c not in ORDER]].dropna(axis=1, how="all")
 
 class Rows:
     "The rows of an experiment's tables: generated with paired seeds and scored once per (model name, setting, captions)."
@@ -92,8 +103,10 @@ class Rows:
         key = (name, steps, float(guidance), float(rescale), tuple(captions))
         if key not in self._scores:
             t0 = time.perf_counter()
-            s, images = generate(model, self.parts, captions, steps, guidance, rescale, self.seed, self.batch_size, sampler=self.sampler)
-            self._scores[key] = images, dict(nfe=s.nfe, **self.scorer(images), seconds=round(time.perf_counter() - t0, 1))
+            s, images = generate(model, self.parts, captions, steps, guidance, rescale, self.seed, self.batch_size,
+                                 sampler=self.sampler)
+            self._scores[key] = images, dict(nfe=s.nfe, **self.scorer(images),
+                                             seconds=round(time.perf_counter() - t0, 1))
         images, scores = self._scores[key]
         self.images[key[:4]] = images
         row = dict(labels, cfg=guidance if guidance != 1.0 else None, rescale=rescale or None, steps=steps, **scores)
@@ -107,11 +120,22 @@ class Rows:
 
     def frame(self, **where) -> pd.DataFrame:
         "The rows (those whose labels match `where`) as a table, columns in `ORDER`, empty columns dropped."
-        df = pd.DataFrame([r for r in self.rows if all(r.get(k) == v for k, v in where.items())])
-        df = df[[c for c in ORDER if c in df] + [c for c in df if c not in ORDER]]
-        return df.dropna(axis=1, how="all")
+        return order_columns(pd.DataFrame([r for r in self.rows if all(r.get(k) == v for k, v in where.items())]))
 
 # %% ../../nbs/exp/05_scoring.ipynb #3e39ceaf
+def load_checkpoint(parts: Parts, # builds the architecture
+                    path: str | Path, # a checkpoint file, or a stage's folder with `step`
+                    step: int | None = None, # the checkpoint of the stage at `path` saved at this step
+                    ema: bool = True) -> nn.Module: # the EMA weights (where the run kept them) or the raw ones
+    "The model of a saved checkpoint, on the parts' device, in eval mode."
+    if step is not None:
+        found = dict(list_checkpoints(Path(path) / "checkpoints"))
+        if step not in found: raise FileNotFoundError(f"{path}: no checkpoint at step {step} (found {sorted(found)})")
+        path = found[step]
+    model = parts.new_model()
+    load_weights(model, path, ema=ema)
+    return model.to(parts.device).eval()
+
 def score_checkpoints(rows: Rows, # generates and scores (its parts build the architecture)
                       out_dir: str | Path, # a stage's folder (its checkpoints/)
                       name: str, # the run's name; the checkpoint at step s is the model f"{name}@{s}"
@@ -123,9 +147,7 @@ def score_checkpoints(rows: Rows, # generates and scores (its parts build the ar
     if not found: raise FileNotFoundError(f"{out_dir}: no checkpoints to score")
     models = {}
     for step, path in found:
-        model = rows.parts.new_model()
-        load_weights(model, path, ema=ema)
-        models[step] = model.to(rows.parts.device).eval()
+        models[step] = load_checkpoint(rows.parts, path, ema=ema)
         rows.add(f"{name}@{step}", models[step], steps, train_step=step, **labels)
     return models
 
@@ -157,7 +179,8 @@ def heldout_loss(model: nn.Module, # the model to evaluate
     model.eval()
     end = min(n, len(dataset))
     chunks = [list(range(i, min(i + batch_size, end))) for i in range(0, end, batch_size)]
-    losses = [float(objective(model, x0, cond, g)[0]) for x0, cond, g in _draws(dataset, chunks, config, parts, seed, p_uncond=0.0)]
+    losses = [float(objective(model, x0, cond,
+                              g)[0]) for x0, cond, g in _draws(dataset, chunks, config, parts, seed, p_uncond=0.0)]
     model.train(model_mode)
     v = np.array(losses)
     if per_batch: return v
@@ -177,9 +200,12 @@ def own_loss_table(init: nn.Module, # the model the stages started from
         after = {w: heldout_loss(run.weights(w), heldout, cfg, parts, perceptual, **kw) for w in ("ema", "raw")}
         for w, a in after.items():
             d = a - before; se = paired_se(d)
-            rows.append(dict(loss=name, weights=w, before=float(before.mean()), after=float(a.mean()), change=float(d.mean()),
-                             change_se=se, trend="falls" if d.mean() < -2 * se else "rises" if d.mean() > 2 * se else "flat",
-                             logged_first=first, logged_last=last, raw_vs_ema=float((a - after["ema"]).mean()) if w == "raw" else math.nan,
+            rows.append(dict(loss=name, weights=w, before=float(before.mean()), after=float(a.mean()),
+                             change=float(d.mean()),
+                             change_se=se,
+                             trend="falls" if d.mean() < -2 * se else "rises" if d.mean() > 2 * se else "flat",
+                             logged_first=first, logged_last=last,
+                             raw_vs_ema=float((a - after["ema"]).mean()) if w == "raw" else math.nan,
                              raw_vs_ema_se=paired_se(a - after["ema"]) if w == "raw" else math.nan))
     return pd.DataFrame(rows)
 
@@ -195,7 +221,8 @@ def gradient_signal(model: nn.Module, # the model at which to measure (not chang
     "The estimated share of signal in a mini-batch gradient of `config`'s objective at `model`, per batch size."
     if n_batches < 2: raise ValueError("n_batches must be >= 2 to separate signal from noise")
     if n_batches * config.batch_size > len(dataset):
-        raise ValueError(f"{n_batches} disjoint batches of {config.batch_size} need {n_batches * config.batch_size} images; the dataset has {len(dataset)}")
+        raise ValueError(f"{n_batches} disjoint batches of {config.batch_size} need {n_batches * config.batch_size} "
+                         f"images; the dataset has {len(dataset)}")
     model = copy.deepcopy(model).train()
     objective = to_device(objective or make_objective(config, parts.schedule, perceptual), parts.device)
     to_device(parts.conditioner, parts.device)
@@ -213,5 +240,7 @@ def gradient_signal(model: nn.Module, # the model at which to measure (not chang
     mean_sq, sq_mean = sq / K, float((total / K).square().sum())
     noise = max(0.0, (mean_sq - sq_mean) * K / (K - 1))  # sigma^2 / B
     signal = max(0.0, sq_mean - noise / K)  # ||G||^2
-    return pd.DataFrame([dict(objective=config.objective, batch=m * config.batch_size, signal_share=signal / (signal + noise / m) if signal + noise else math.nan,
-                              grad_norm=mean_sq ** 0.5, clipped_share=clipped / K if m == 1 else None) for m in multiples])
+    return pd.DataFrame([dict(objective=config.objective, batch=m * config.batch_size,
+                              signal_share=signal / (signal + noise / m) if signal + noise else math.nan,
+                              grad_norm=mean_sq ** 0.5,
+                              clipped_share=clipped / K if m == 1 else None) for m in multiples])

@@ -14,10 +14,10 @@ from ..core.sample import Samples, sample
 from ..train.checkpoints import list_checkpoints, load_weights
 from ..train.config import TrainConfig
 from ..train.loop import read_metrics, train
-from ..build.builder import Parts
+from ..build.builder import Parts, stage_config
 
 # %% auto #0
-__all__ = ['Tuned', 'finetune', 'generate', 'save_model']
+__all__ = ['Tuned', 'finetune', 'generate', 'save_model', 'profile_stage']
 
 # %% ../../nbs/exp/04_stages.ipynb #c268d0fc
 @dataclass
@@ -39,7 +39,8 @@ def _finetune_launched(init, dataset, config, parts, perceptual, processes) -> T
     if parts.recipe is None or getattr(dataset, "recipe", None) is None:
         raise ValueError("training on several processes builds the parts and the training set again in each process: "
                          "pass parts from build_parts and the training set from train_data (or build_data)")
-    config = dataclasses.replace(config, grad_accum=per_process_accum(config.grad_accum, processes))  # the same global batch
+    # the same global batch
+    config = dataclasses.replace(config, grad_accum=per_process_accum(config.grad_accum, processes))
     t0, out = time.perf_counter(), Path(config.out_dir)
     done = [s for s, _ in list_checkpoints(out / "checkpoints")] if config.resume else []
     if not done or max(done) < config.max_steps:  # a stage that had finished is read back, not launched
@@ -49,21 +50,26 @@ def _finetune_launched(init, dataset, config, parts, perceptual, processes) -> T
     raw = parts.new_model(); load_weights(raw, out, ema=False)
     ema = raw
     if config.ema_decay is not None: ema = parts.new_model(); load_weights(ema, out, ema=True)
-    return Tuned(ema.to(parts.device).eval(), raw.to(parts.device).eval(), read_metrics(out / "metrics.jsonl"), time.perf_counter() - t0)
+    return Tuned(ema.to(parts.device).eval(), raw.to(parts.device).eval(), read_metrics(out / "metrics.jsonl"),
+                 time.perf_counter() - t0)
 
 def finetune(init: nn.Module | None, # the model to continue (copied, left untouched); None: a new model from parts
              dataset, # the training set
              config: TrainConfig, # the stage's settings (objective, steps, lr, batch, ...); grad_accum counts all processes' micro-batches
              parts: Parts, # conditioner, latent codec and device
              perceptual: nn.Module | None = None, # the frozen network of the "sp" objective
-             processes: int = 1, # >= 2: train on that many processes (`percep_lib.launch`)
-             objective=None) -> Tuned: # an objective object instead of config.objective's (e.g. one with a gate penalty); one process only
+             processes: int = 1, # >= 2: train on that many processes (`percep_lib.build.launch`)
+             # an objective object instead of config.objective's (e.g. one with a gate penalty); one process only
+             objective=None) -> Tuned:
     "Train a copy of `init` (or a new model) with `config`; return its EMA and raw weights."
-    if processes > 1 and objective is not None: raise ValueError("an objective object cannot be sent to other processes: name it in config.objective, or train on one process")
+    if processes > 1 and objective is not None: raise ValueError("an objective object cannot be sent to other "
+                                                                 "processes: name it in config.objective, or train on "
+                                                                 "one process")
     if processes > 1: return _finetune_launched(init, dataset, config, parts, perceptual, processes)
     model = (copy.deepcopy(init) if init is not None else parts.new_model()).train()
     t0 = time.perf_counter()
-    res = train(model, dataset, config, schedule=parts.schedule, objective=objective, conditioner=parts.conditioner, perceptual=perceptual,
+    res = train(model, dataset, config, schedule=parts.schedule, objective=objective, conditioner=parts.conditioner,
+                perceptual=perceptual,
                 to_latents=parts.to_latents)
     seconds = time.perf_counter() - t0
     raw = res.model.to(parts.device).eval()
@@ -85,8 +91,10 @@ def generate(model: nn.Module, # the denoiser
     cond = parts.conditioner.encode(list(captions))
     uncond = parts.conditioner.null(1) if guidance != 1.0 else None
     s = sample(model, parts.schedule, parts.latent_shape, n=len(captions), steps=steps, cond=cond, uncond=uncond,
-               guidance=guidance, rescale=rescale, seed=seed, batch_size=batch_size, record_x0=record_x0, sampler=sampler,
-               learned_variance=parts.learned_variance, clip_sample=parts.clip_sample, device=parts.device, progress=False)
+               guidance=guidance, rescale=rescale, seed=seed, batch_size=batch_size, record_x0=record_x0,
+               sampler=sampler,
+               learned_variance=parts.learned_variance, clip_sample=parts.clip_sample, device=parts.device,
+               progress=False)
     return s, parts.images(s.images)
 
 # %% ../../nbs/exp/04_stages.ipynb #ebdf9b02
@@ -99,3 +107,20 @@ def save_model(model: nn.Module, # the model to ship
     card_path = path.with_suffix(".json")
     card_path.write_text(json.dumps(card, indent=1, default=str) + "\n")
     return card_path
+
+# %% ../../nbs/exp/04_stages.ipynb #fd33fa0a
+def profile_stage(P: dict, # profile settings: max_steps, batch_size, lr, warmup, ema, checkpoint_every, precision
+                  out_dir: str | Path, # the stage's folder
+                  seed: int, # the training seed
+                  *, resume: bool = False, # continue from the stage's checkpoints, where it has any
+                  device: str = "cpu",
+                  steps: int | None = None, # the stage's steps (default: max_steps)
+                  lr: float | None = None, # its learning rate (default: the profile's lr)
+                  progress: bool = True,
+                  **settings) -> TrainConfig: # every other TrainConfig field (objective, schedule, ...)
+    "The TrainConfig of a stage trained with a profile's optimiser settings."
+    steps = P["max_steps"] if steps is None else steps
+    return stage_config(out_dir, resume, max_steps=steps, batch_size=P["batch_size"], lr=P["lr"] if lr is None else lr,
+                        lr_warmup_steps=min(P["warmup"], steps // 4), ema_decay=P["ema"], keep_checkpoints=10_000,
+                        checkpoint_every=P["checkpoint_every"], mixed_precision=P["precision"], cpu=device == "cpu",
+                        seed=seed, progress=progress, **settings)

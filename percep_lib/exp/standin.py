@@ -55,7 +55,8 @@ def is_standin(path: str | Path, # a folder, a .zip, or a file in a labelled fol
 
 # %% ../../nbs/exp/06_standin.ipynb #a70eedc0
 COLOURS = {"red": (215, 40, 40), "green": (40, 165, 70), "blue": (40, 80, 215), "yellow": (235, 205, 45),
-           "white": (240, 240, 240), "black": (25, 25, 25), "orange": (240, 135, 30), "purple": (125, 60, 165)}  # figure colours
+           # figure colours
+           "white": (240, 240, 240), "black": (25, 25, 25), "orange": (240, 135, 30), "purple": (125, 60, 165)}
 FIGURES = ("circle", "square", "triangle")  # figure shapes
 CAPTIONS = ("a {colour} {figure} on a blurry background", "a picture of a {colour} {figure}",
             "a {figure} painted {colour}", "one {colour} {figure} in front of soft colours",
@@ -81,7 +82,8 @@ def draw_scene(scene: dict, # from `random_scene`
     cx, cy = np.clip(scene["centre"] + t * scene["velocity"], 0.15, 0.85) * (w, h)
     box, fill, draw = (cx - r, cy - r, cx + r, cy + r), COLOURS[scene["colour"]], ImageDraw.Draw(im)
     if scene["figure"] == "circle": draw.ellipse(box, fill=fill)
-    elif scene["figure"] == "square": draw.rectangle((cx - 0.8 * r, cy - 0.8 * r, cx + 0.8 * r, cy + 0.8 * r), fill=fill)
+    elif scene["figure"] == "square": draw.rectangle((cx - 0.8 * r, cy - 0.8 * r, cx + 0.8 * r, cy + 0.8 * r),
+                                                     fill=fill)
     else: draw.polygon([(cx, cy - r), (cx - 0.87 * r, cy + r / 2), (cx + 0.87 * r, cy + r / 2)], fill=fill)
     return im
 
@@ -112,7 +114,9 @@ def _byte_symbols() -> list[str]:
     others = iter(range(256, 512))  # the unprintable bytes get the next code points, in order
     return [chr(b) if b in printable else chr(next(others)) for b in range(256)]
 
-CAPTION_WORDS = sorted({w for t in CAPTIONS for w in t.format(colour="", figure="").split()} | set(COLOURS) | set(FIGURES))  # the stand-in's whole words
+CAPTION_WORDS = sorted({w for t in CAPTIONS for w in t.format(colour="",
+                                                              # the stand-in's whole words
+                                                              figure="").split()} | set(COLOURS) | set(FIGURES))
 
 def write_clip_tokenizer(folder: str | Path, # the tokenizer folder to write (e.g. <sd>/tokenizer)
                          words=CAPTION_WORDS, # words that become single tokens
@@ -129,11 +133,13 @@ def write_clip_tokenizer(folder: str | Path, # the tokenizer folder to write (e.
             parts[0] += p
             if parts[0] not in vocab: vocab.append(parts[0])
     vocab += ["<|startoftext|>", "<|endoftext|>"]
-    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "!"}
+    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+               "pad_token": "!"}
     (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "CLIPTokenizer", "model_max_length": max_length,
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "CLIPTokenizer",
+                                                              "model_max_length": max_length,
         "do_lower_case": True, "errors": "replace", "add_prefix_space": False, **special}, indent=2))
     return folder
 
@@ -144,14 +150,17 @@ def sd21_unet_config(channels=(16, 32, 32, 32), # block_out_channels (SD2.1: 320
                      sample_size: int = 64, # latent side (SD2.1-base: 64, for 512-pixel images)
                     ) -> dict:
     "`UNet2DConditionModel` arguments with SD2.1-base's structure (3 cross-attention blocks and a plain one, linear projections, heads per block) at the given widths."
-    return dict(sample_size=sample_size, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=list(channels),
-                down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"], up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+    return dict(sample_size=sample_size, in_channels=4, out_channels=4, layers_per_block=2,
+                block_out_channels=list(channels),
+                down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+                up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
                 attention_head_dim=[c // head_dim for c in channels], cross_attention_dim=cross_attention_dim,
                 use_linear_projection=True, norm_num_groups=min(32, math.gcd(*channels)), norm_eps=1e-5,
                 act_fn="silu", flip_sin_to_cos=True, freq_shift=0, downsample_padding=1, mid_block_scale_factor=1)
 
 # %% ../../nbs/exp/06_standin.ipynb #4fdd4e38
-SD21_MODEL_INDEX = {  # model_index.json of stabilityai/stable-diffusion-2-1-base (its _diffusers_version is the writer's)
+# model_index.json of stabilityai/stable-diffusion-2-1-base (its _diffusers_version is the writer's)
+SD21_MODEL_INDEX = {
     "_class_name": "StableDiffusionPipeline", "feature_extractor": ["transformers", "CLIPImageProcessor"],
     "requires_safety_checker": False, "safety_checker": [None, None], "scheduler": ["diffusers", "PNDMScheduler"],
     "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
@@ -174,21 +183,27 @@ def write_sd21(root: str | Path, # the folder to write (created)
     from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     vocab = json.loads((write_clip_tokenizer(root / "tokenizer") / "vocab.json").read_text())
-    text = CLIPTextConfig(vocab_size=len(vocab), hidden_size=cross_attention_dim, intermediate_size=4 * cross_attention_dim,
+    text = CLIPTextConfig(vocab_size=len(vocab), hidden_size=cross_attention_dim,
+                          intermediate_size=4 * cross_attention_dim,
                           num_hidden_layers=text_layers, num_attention_heads=max(1, cross_attention_dim // 16),
                           max_position_embeddings=77, hidden_act="gelu", projection_dim=cross_attention_dim,
-                          bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["!"])
+                          bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                          pad_token_id=vocab["!"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         UNet2DConditionModel(**sd21_unet_config(unet_channels, cross_attention_dim)).save_pretrained(root / "unet")
-        AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=list(vae_channels), layers_per_block=2,
+        AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=list(vae_channels),
+                      layers_per_block=2,
                       down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                      norm_num_groups=min(32, math.gcd(*vae_channels)), sample_size=512, scaling_factor=0.18215).save_pretrained(root / "vae")
+                      norm_num_groups=min(32, math.gcd(*vae_channels)), sample_size=512,
+                      scaling_factor=0.18215).save_pretrained(root / "vae")
         CLIPTextModel(text).save_pretrained(root / "text_encoder")
     CLIPImageProcessor().save_pretrained(root / "feature_extractor")  # CLIP's 224-pixel preprocessing, as SD2.1's
     (root / "scheduler").mkdir(exist_ok=True)
-    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps({**SD21_SCHEDULER, "_diffusers_version": __version__}, indent=2))
-    (root / "model_index.json").write_text(json.dumps({**SD21_MODEL_INDEX, "_diffusers_version": __version__}, indent=2))
+    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps({**SD21_SCHEDULER,
+                                                                          "_diffusers_version": __version__}, indent=2))
+    (root / "model_index.json").write_text(json.dumps({**SD21_MODEL_INDEX, "_diffusers_version": __version__},
+                                                      indent=2))
     label_standin(root, "Stable Diffusion 2.1-base (stabilityai/stable-diffusion-2-1-base)")
     return root
 
@@ -253,7 +268,8 @@ def write_coco2014(root: str | Path, # the folder to write: val2014/ and annotat
     order = rng.permutation(len(caps))  # the real file is not grouped by image
     annotations = [{"image_id": caps[k][0], "id": j + 1, "caption": caps[k][1]} for j, k in enumerate(order)]
     meta = {"info": {"description": standin_line("MS-COCO 2014"), "version": "1.0", "year": 2014},
-            "images": images, "licenses": [{"url": "", "id": 1, "name": "none (random pictures)"}], "annotations": annotations}
+            "images": images, "licenses": [{"url": "", "id": 1, "name": "none (random pictures)"}],
+            "annotations": annotations}
     (root / "annotations" / "captions_val2014.json").write_text(json.dumps(meta))
     label_standin(root, "MS-COCO 2014")
     return root
@@ -286,13 +302,15 @@ def write_inception_weights(path: str | Path, # the .pth file to write (the real
         torch.manual_seed(seed)
         for m in net.modules():
             if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            elif hasattr(m, "reset_parameters"): m.reset_parameters()  # batch norms: identity statistics; the final linear layer
+            # batch norms: identity statistics; the final linear layer
+            elif hasattr(m, "reset_parameters"): m.reset_parameters()
     torch.save(net.state_dict(), path)
     label_standin(path.parent, "torch-fidelity's Inception-v3 FID weights", path.name)
     return path
 
 # %% ../../nbs/exp/06_standin.ipynb #66bcb1a0
-LPIPS_BACKBONE_FILES = {"alex": ("alexnet", "alexnet-owt-7be5be79.pth"), "vgg": ("vgg16", "vgg16-397923af.pth")}  # LPIPS net -> (torchvision model, hub file name)
+# LPIPS net -> (torchvision model, hub file name)
+LPIPS_BACKBONE_FILES = {"alex": ("alexnet", "alexnet-owt-7be5be79.pth"), "vgg": ("vgg16", "vgg16-397923af.pth")}
 
 def write_lpips_backbones(folder: str | Path, # where to write the checkpoint files
                           seed: int = 0, # every weight is a function of the seed
@@ -338,7 +356,8 @@ def write_i3d(path: str | Path, # the TorchScript file to write (the real one: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed); net = _TinyI3D().eval()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in recent torch; FVD's network ships as one
+        # TorchScript is deprecated in recent torch; FVD's network ships as one
+        warnings.simplefilter("ignore", FutureWarning)
         torch.jit.script(net).save(str(path))
     label_standin(path.parent, "the I3D network of StyleGAN-V's FVD", path.name)
     return path
@@ -355,23 +374,29 @@ def write_standin(root: str | Path, # the folder to write the parts under
     "Write stand-ins for `parts` under `root`; return the PERCEP_* environment overrides that point the settings at them."
     if unknown := [p for p in parts if p not in STANDIN_PARTS]: raise ValueError(f"unknown stand-in parts {unknown}: choose from {STANDIN_PARTS}")
     root, w = Path(root), Path(root) / "weights"
-    images = lambda name, what, k, **kw: write_image_folder(root / name, size=size, seed=seed + k, what=what, **kw)  # k: each dataset its own pictures
+    # k: each dataset its own pictures
+    images = lambda name, what, k, **kw: write_image_folder(root / name, size=size, seed=seed + k, what=what, **kw)
     table = {  # part -> (environment variable, writer)
         "sd21": ("PERCEP_WEIGHTS_SD21", lambda: write_sd21(root / "sd21", seed)),
-        "laion_subset": ("PERCEP_DATA_LAION_SUBSET", lambda: images("laion_subset", "a LAION image-caption subset", 1, kind="jpg", captions=True)),
-        "coco2014": ("PERCEP_DATA_COCO2014", lambda: write_coco2014(root / "coco2014", size=(size * 5 // 4, size), seed=seed)),
+        "laion_subset": ("PERCEP_DATA_LAION_SUBSET",
+                         lambda: images("laion_subset", "a LAION image-caption subset", 1, kind="jpg", captions=True)),
+        "coco2014": ("PERCEP_DATA_COCO2014",
+                     lambda: write_coco2014(root / "coco2014", size=(size * 5 // 4, size), seed=seed)),
         "ffhq": ("PERCEP_DATA_FFHQ", lambda: images("ffhq", "FFHQ", 0)),
         "ffhq_zip": ("PERCEP_DATA_FFHQ_ZIP", lambda: images("ffhq.zip", "FFHQ", 0, zip=True)),
         "celebahq": ("PERCEP_DATA_CELEBAHQ", lambda: images("celebahq", "CelebA-HQ", 2, kind="jpg")),
         "metfaces": ("PERCEP_DATA_METFACES", lambda: images("metfaces", "MetFaces", 3)),
         "video": ("PERCEP_DATA_VIDEO", lambda: write_video_folder(root / "video", size=size, seed=seed)),
-        "inception": ("PERCEP_WEIGHTS_INCEPTION", lambda: write_inception_weights(w / "weights-inception-2015-12-05-6726825d.pth", seed)),
+        "inception": ("PERCEP_WEIGHTS_INCEPTION",
+                      lambda: write_inception_weights(w / "weights-inception-2015-12-05-6726825d.pth", seed)),
         "lpips_alex": ("PERCEP_WEIGHTS_LPIPS_ALEX", lambda: write_lpips_backbones(w, seed, nets=("alex",))["alex"]),
         "lpips_vgg": ("PERCEP_WEIGHTS_LPIPS_VGG", lambda: write_lpips_backbones(w, seed, nets=("vgg",))["vgg"]),
         "i3d": ("PERCEP_WEIGHTS_I3D", lambda: write_i3d(w / "i3d_torchscript.pt", seed)),
     }
     env = {var: str(write()) for part, (var, write) in table.items() if part in parts}
-    return {**env, "PERCEP_STANDIN": standin_line(f"the real data and weights ({', '.join(p for p in STANDIN_PARTS if p in parts)})")}
+    return {**env,
+            "PERCEP_STANDIN": standin_line("the real data and weights "
+                                           f"({', '.join(p for p in STANDIN_PARTS if p in parts)})")}
 
 # %% ../../nbs/exp/06_standin.ipynb #afa492ab
 @contextlib.contextmanager
@@ -398,7 +423,8 @@ def tiny_unet(num_classes: int | None = None, # class labels (plus one null clas
               **config) -> UNet2DModel: # replaces any UNet2DModel setting below
     "A 40k-parameter UNet2DModel for tests (no attention, 8x8 by default)."
     torch.manual_seed(seed)
-    cfg = dict(sample_size=size, in_channels=channels, out_channels=out_channels or channels, block_out_channels=(8, 16),
+    cfg = dict(sample_size=size, in_channels=channels, out_channels=out_channels or channels,
+               block_out_channels=(8, 16),
                layers_per_block=1, down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2,
                norm_num_groups=4, num_class_embeds=None if num_classes is None else num_classes + 1)
     return UNet2DModel(**{**cfg, **config})
@@ -408,7 +434,8 @@ TINY_EPS = dict(schedule="linear", prediction_type="epsilon")  # P2's schedule a
 TINY_PROFILE = dict(  # a text-conditional UNet2DConditionModel on 16-px captioned shapes (build_parts, build_data)
     source="tiny", latents="pixels", resolution=16, text_dim=16, n_train=256, n_eval=16,
     unet=dict(block_out_channels=(16, 32), layers_per_block=1, attention_head_dim=8, norm_num_groups=8,
-              down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D")))
+              down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+              up_block_types=("CrossAttnUpBlock2D", "UpBlock2D")))
 TINY_UNCONDITIONAL = dict(  # an unconditional pixel UNet2DModel with a learned variance (P2's setting)
     source="shapes", latents="pixels", resolution=16, n_train=64, n_eval=8, learn_sigma=True,
     unet=dict(block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8, attention_head_dim=8,

@@ -10,7 +10,8 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['LOWER_IS_BETTER', 'over_seeds', 'paired_over_seeds', 'pick', 'compare', 'verdict_lines', 'in_words', 'loss_trend',
-           'rerun_moves', 'with_se']
+           'rerun_moves', 'with_se', 'verdict_sentence', 'loss_sentence', 'unfinished_sentence', 'mean_spread',
+           'versus', 'seed_table']
 
 # %% ../../nbs/exp/02_stats.ipynb #321efabc
 def _where(t: pd.DataFrame, where: dict) -> pd.DataFrame:
@@ -46,10 +47,14 @@ def paired_over_seeds(t: pd.DataFrame, # one row per (configuration, seed)
         se = math.nan
         if k_se > 0:
             if f"{c}_se" not in t: raise ValueError(f"k_se = {k_se} needs the column {c}_se")
-            se = math.sqrt(((a.loc[common, f"{c}_se"] ** 2).sum() + (b.loc[common, f"{c}_se"] ** 2).sum())) / len(common)  # SE of the mean difference
+            se = math.sqrt(((a.loc[common, f"{c}_se"] ** 2).sum() + (b.loc[common,
+                                                                           # SE of the mean difference
+                                                                           f"{c}_se"] ** 2).sum())) / len(common)
             beyond = beyond and abs(d.mean()) > k_se * se
-        out.append(dict(metric=c, value=a.loc[common, c].mean(), ref=b.loc[common, c].mean(), diff=d.mean(), spread=spread, diff_se=se,
-                        seeds=len(common), every_seed_agrees=same_sign, verdict=("lower" if d.mean() < 0 else "higher") if beyond else "tie"))
+        out.append(dict(metric=c, value=a.loc[common, c].mean(), ref=b.loc[common, c].mean(), diff=d.mean(),
+                        spread=spread, diff_se=se,
+                        seeds=len(common), every_seed_agrees=same_sign,
+                        verdict=("lower" if d.mean() < 0 else "higher") if beyond else "tie"))
     return pd.DataFrame(out)
 
 # %% ../../nbs/exp/02_stats.ipynb #1b68b314
@@ -71,8 +76,10 @@ def compare(t: pd.DataFrame, # a results table with `metric` and `metric_se` col
         for c in metrics:
             d = row[c] - ref[c]
             se = math.hypot(row.get(f"{c}_se", math.nan), ref.get(f"{c}_se", math.nan))
-            out.append(dict(against=label, metric=c, value=row[c], se=row.get(f"{c}_se"), ref=ref[c], ref_se=ref.get(f"{c}_se"),
-                            diff=d, diff_se=se, verdict="tie" if not abs(d) > k * se else ("higher" if d > 0 else "lower")))
+            out.append(dict(against=label, metric=c, value=row[c], se=row.get(f"{c}_se"), ref=ref[c],
+                            ref_se=ref.get(f"{c}_se"),
+                            diff=d, diff_se=se,
+                            verdict="tie" if not abs(d) > k * se else ("higher" if d > 0 else "lower")))
     return pd.DataFrame(out)
 
 def verdict_lines(cmp: pd.DataFrame, # from `compare`
@@ -86,12 +93,14 @@ def verdict_lines(cmp: pd.DataFrame, # from `compare`
     return lines
 
 # %% ../../nbs/exp/02_stats.ipynb #da449494
-LOWER_IS_BETTER = ("fid", "kid", "fvd", "fd_clip", "frame_fid", "mse", "loss", "motion_jerk_px")  # metric names (or their prefixes before "[" or "@")
+# metric names (or their prefixes before "[" or "@")
+LOWER_IS_BETTER = ("fid", "kid", "fvd", "fd_clip", "frame_fid", "mse", "loss", "motion_jerk_px")
 
 def in_words(metric: str, # a column name, e.g. "frame_fid" or "fid[percep-shapes-net]"
              verdict: str) -> str: # "tie", "higher" or "lower" (from `compare` or `paired_over_seeds`)
     "'ties', 'better' or 'worse': the verdict read with the metric's direction (`LOWER_IS_BETTER`)."
-    if verdict not in ("tie", "higher", "lower"): raise ValueError(f"verdict must be 'tie', 'higher' or 'lower', not {verdict!r}")
+    if verdict not in ("tie", "higher",
+                       "lower"): raise ValueError(f"verdict must be 'tie', 'higher' or 'lower', not {verdict!r}")
     if verdict == "tie": return "ties"
     lower = metric.split("[")[0].split("@")[0] in LOWER_IS_BETTER
     return "better" if (verdict == "lower") == lower else "worse"
@@ -125,3 +134,60 @@ def with_se(t: pd.DataFrame, # a results table
             return f"{v:.{digits}g}" + (f" ± {se:.2g}" if se is not None and not pd.isna(se) else "")
         out[c] = out.apply(cell, axis=1)
     return out.drop(columns=[f"{c}_se" for c in metrics if f"{c}_se" in out])
+
+# %% ../../nbs/exp/02_stats.ipynb #9506f815
+def verdict_sentence(v: pd.DataFrame, # rows of `paired_over_seeds` or `compare`: metric, value, ref, verdict
+                     what: str) -> str: # the comparison, e.g. "p2 gamma=1 against the baseline"
+    "'what: m value vs ref (better/worse/ties); ...', each metric read in its direction (`in_words`)."
+    parts = [f"{r.metric} {r.value:.3g} vs {r.ref:.3g} ({in_words(r.metric, r.verdict)})" for r in v.itertuples()]
+    return f"{what}: " + "; ".join(parts) + "."
+
+def loss_sentence(logs: dict) -> str: # (run, seed) -> its logged training rows (with "loss")
+    "Whether every run's training loss fell (mean of its last fifth below its first), or which ones rose."
+    trends = {k: loss_trend(log) for k, log in logs.items()}
+    rising = sorted({f"{r} (seed {s}: {a:.3g} -> {b:.3g})" for (r, s), (a, b) in trends.items() if b > a})
+    if not rising: return "Every run's training loss falls (mean of its last fifth below its first)."
+    return "These runs' training loss ROSE during their own training: " + "; ".join(rising) + "."
+
+def unfinished_sentence(solid: pd.Series | None, # the share of clean solid samples per scored row (None: no such rate)
+                        metric: str, # its column name
+                        unit: str, # what one sample is: "shape", "frame"
+                        figure: str, # where the samples are shown
+                        what: str) -> str | None: # what the distances then rank, e.g. "noise-like images"
+    "A warning when (almost) no sample is finished (every row below 5% solid): the distances rank unfinished samples."
+    if solid is None or solid.max() >= 0.05: return None
+    head = (f"No run draws a clean solid {unit} yet ({metric} = 0 in every row" if (solid == 0).all() else
+            f"Hardly any {unit} is a clean solid shape yet ({metric} at most {solid.max():.2g} in any row")
+    return head + f"; see {figure}): at this budget the distances rank {what} (early training), not finished samples."
+
+def mean_spread(t: pd.DataFrame, # from `over_seeds`: each metric and its `_spread` (or `_se` with `of="se"`)
+                keys: Sequence[str], # the columns kept in front
+                metrics: Sequence[str], # shown as "mean ± spread"
+                of: str = "spread") -> pd.DataFrame: # the column suffix of the ± part
+    "The table a reader takes in at a glance: keys, then each metric as 'mean ± spread' ('mean' alone without one)."
+    cell = lambda v, s: "—" if pd.isna(v) else f"{v:.3g} ± {s:.2g}" if pd.notna(s) else f"{v:.3g}"
+    shown = [m for m in metrics if m in t]
+    out = t.assign(**{m: [cell(v, s) for v, s in zip(t[m],
+                                                     t.get(f"{m}_{of}", pd.Series(index=t.index)))] for m in shown})
+    return out[[*keys, *shown, *(["seeds"] if "seeds" in t and of == "spread" else [])]]
+
+# %% ../../nbs/exp/02_stats.ipynb #bdc29032
+def versus(t: pd.DataFrame, # one row per (configuration, seed), with `_se` columns
+           test: dict, ref: dict, # selectors of the tested and the reference rows
+           metrics: Sequence[str],
+           k: float = 2.0) -> pd.DataFrame: # standard errors a difference must exceed
+    "One comparison: paired over seeds (every seed agrees, beyond the spread and k SE) with >= 2 seeds, k SE with one."
+    if t["seed"].nunique() >= 2: return paired_over_seeds(t, test, ref, metrics, k_se=k)
+    return compare(t, test, {"ref": ref}, metrics, k)
+
+# %% ../../nbs/exp/02_stats.ipynb #3b54b41e
+def seed_table(rows: pd.DataFrame, # one row per (configuration, seed), with `_se` columns
+               means: pd.DataFrame, # `over_seeds` of those rows
+               keys: Sequence[str], metrics: Sequence[str],
+               real: pd.DataFrame | None = None, # real-data rows (with `_se` columns), shown first
+               real_keys: Sequence[str] = ()) -> pd.DataFrame: # their key columns
+    "The compact table: mean ± spread over seeds with two or more seeds, value ± SE with one; real data on top."
+    t = mean_spread(means, keys, metrics) if rows["seed"].nunique() >= 2 else mean_spread(rows, keys, metrics, of="se")
+    if real is None: return t
+    real = mean_spread(real, real_keys, [m for m in metrics if m in real], of="se")
+    return pd.concat([real, t], ignore_index=True)[list(t.columns)].fillna("—")

@@ -6,13 +6,14 @@
 from __future__ import annotations
 import datetime, json, os, time
 from pathlib import Path
-from typing import Callable
-import torch
-from ..eval.domain_net import repo_root
+from dataclasses import dataclass
+from typing import Callable, Sequence
+import numpy as np, pandas as pd, torch
+from ..config import repo_root
 from .envelope import git_commit
 
 # %% auto #0
-__all__ = ['run_once']
+__all__ = ['run_once', 'Grid', 'check_starts', 'run_grid']
 
 # %% ../../nbs/exp/01_store.ipynb #b81d2f6a
 def run_once(path: str | Path, # the result's file, written atomically (a torch pickle: plain containers, tensors, DataFrames)
@@ -25,12 +26,15 @@ def run_once(path: str | Path, # the result's file, written atomically (a torch 
     if resume and path.is_file():
         got = torch.load(path, map_location="cpu", weights_only=False)  # our own file: it holds DataFrames
         if got["key"] != want:
-            diff = {k: (got["key"].get(k), want.get(k)) for k in sorted({*got["key"], *want}) if got["key"].get(k) != want.get(k)}
-            raise ValueError(f"{path} was made under other settings (stored, now): {diff}; delete it, or run without resume")
+            diff = {k: (got["key"].get(k),
+                        want.get(k)) for k in sorted({*got["key"], *want}) if got["key"].get(k) != want.get(k)}
+            raise ValueError(f"{path} was made under other settings (stored, now): {diff}; delete it, or run without "
+                             "resume")
         return got["value"], dict(got["made"], reused=True)
     t0 = time.perf_counter()
     value = compute()
-    made = dict(commit=git_commit(repo_root()), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    made = dict(commit=git_commit(repo_root()),
+                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 seconds=round(time.perf_counter() - t0, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -39,3 +43,78 @@ def run_once(path: str | Path, # the result's file, written atomically (a torch 
         os.replace(tmp, path)  # a stop while writing leaves the old file or none, never half of one
     finally: tmp.unlink(missing_ok=True)
     return value, dict(made, reused=False)
+
+# %% ../../nbs/exp/01_store.ipynb #44a1cdbe
+@dataclass
+class Grid:
+    "The results of a runs x seeds grid: (run, seed) -> what `make` returned, and how each was made."
+    results: dict # (run, seed) -> a dict with at least "log" and "seconds"
+    made: dict # (run, seed) -> commit, date, seconds, reused (see `run_once`)
+
+    def __getitem__(self, key): return self.results[key]
+    def __len__(self): return len(self.results)
+    @property
+    def logs(self) -> dict: return {k: v["log"] for k, v in self.results.items()}
+    @property
+    def seconds(self) -> dict: return {k: v["seconds"] for k, v in self.results.items()}
+
+    def cat(self, field: str) -> pd.DataFrame:
+        "The DataFrames (or lists of them) under `field`, joined over every run in grid order."
+        frames = [f for v in self.results.values() for f in (v[field] if isinstance(v[field], list) else [v[field]])]
+        frames = [f for f in frames if f is not None]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def times(self) -> str:
+        "Each run's training time, the mean over its seeds: 'run 12 s, ...'."
+        runs = list(dict.fromkeys(r for r, _ in self.results))
+        return ", ".join(f"{r} {np.mean([s for (q, _), s in self.seconds.items() if q == r]):.0f} s" for r in runs)
+
+    def losses(self) -> pd.DataFrame:
+        "Every logged training row, labelled with its run and seed."
+        return pd.DataFrame([dict(run=r, seed=s, **row) for (r, s), log in self.logs.items() for row in log])
+
+    def record(self) -> dict:
+        "What config.json keeps: the commits the runs were made at, how many were read back and what making them took."
+        back = [m for m in self.made.values() if m["reused"]]
+        return dict(run_commits=sorted({m["commit"] for m in self.made.values()}), runs_read_back=len(back),
+                    runs_read_back_minutes=round(sum(m["seconds"] for m in back) / 60, 1))
+
+    def provenance(self, commit: str) -> str:
+        "A clause for the summary's last sentence when some runs were made elsewhere or earlier (else empty)."
+        r = self.record()
+        at = "" if r["run_commits"] == [commit] else f" (runs trained and scored at {', '.join(r['run_commits'])})"
+        if not r["runs_read_back"]: return at
+        return at + (f"; {r['runs_read_back']} of {len(self)} runs read back from earlier runs of this command, a "
+                     "stopped "
+                     f"one or seeds run side by side; making them took {r['runs_read_back_minutes']:.0f} min of run "
+                     "time, "
+                     "not in the wall time")
+
+def check_starts(runs: dict, # name -> its settings; "start": the run whose checkpoint this one fine-tunes
+                 chosen: Sequence[str], # the runs of this profile
+                 max_steps: int, start_steps: int, # the budget, and how many steps a started run takes from its end
+                 every: int): # steps between checkpoints
+    "ValueError for an unknown run, a started run without its start run, or a start that falls between checkpoints."
+    if bad := [r for r in chosen if r not in runs]: raise ValueError(f"unknown runs {bad}; choose from {list(runs)}")
+    for start in filter(None, (runs[r].get("start") for r in chosen)):
+        if start not in chosen: raise ValueError(f"a run fine-tunes {start!r}: train that run too")
+        if (max_steps - start_steps) % every: raise ValueError(f"{max_steps} - {start_steps} steps is no checkpoint")
+
+def run_grid(runs: Sequence[str], # run names (or tuples; `name` turns one into its name)
+             seeds: Sequence[int],
+             make: Callable[[object, int], dict], # (run, seed) -> its result: a dict with "log" and "seconds"
+             work: str | Path, # results are kept at work/<name> s<seed>/result.pt
+             key: dict, # the settings every result depends on (the run and seed are added, a "seeds" entry dropped)
+             resume: bool = False, # read back results made under an equal key
+             name: Callable[[object], str] = str) -> Grid:
+    "Every run on every seed (seeds outer), each made once and kept (`run_once`); one printed line per run."
+    results, made, key = {}, {}, {k: v for k, v in key.items() if k != "seeds"}  # a run does not depend on the others
+    for seed in seeds:
+        for run in runs:
+            k = (name(run), seed)
+            results[k], made[k] = run_once(Path(work) / f"{k[0]} s{seed}" / "result.pt", lambda: make(run, seed),
+                                           key=dict(key, run=k[0], seed=seed), resume=resume)
+            log, m = results[k]["log"], made[k]
+            how = f"read back (made at {m['commit']}, {m['date']})" if m["reused"] else f"{m['seconds']:.0f} s"
+            print(f"{k[0]}, seed {seed}: {how}, loss {log[0]['loss']:.3g} -> {log[-1]['loss']:.3g}")
+    return Grid(results, made)

@@ -18,15 +18,18 @@ from ..eval.domain_net import DOMAIN_NET_NAME, load_domain_net
 from ..eval.video import VIDEO_DOMAIN_NAME, clip_descriptors, i3d_features, load_i3d, video_shape_metrics
 from ..eval.fidelity import bootstrap_fid_kid, fidelity_metrics, frechet_distance
 from ..core.objectives import MSEObjective
-from ..residual import VARIANTS, gate_model, residual_sensitivity
+from ..residual import VARIANTS, check_variant, gate_model, residual_sensitivity
 from ..train.config import TrainConfig
 
 # %% auto #0
 __all__ = ['VIDEO_SOURCES', 'PLAIN', 'MOVING_SHAPES_CLASSES', 'VIDEO_BACKBONES', 'latte_config', 'video_parts', 'video_data',
-           'VideoScorer', 'sensitivity_table', 'save_gif', 'clip_strip']
+           'VideoScorer', 'sensitivity_table', 'plot_sensitivity', 'sensitivity_decay', 'sensitivity_over_training',
+           'rdm_table2', 'paper_table2_line', 'save_gif', 'clip_strip', 'save_gifs', 'rdm_runs', 'variant_name',
+           'run_name', 'rdm_comparisons']
 
 # %% ../../nbs/exp/08_video.ipynb #039bc9b3
-VIDEO_SOURCES = ("moving_shapes", "video")  # moving-shapes clips made here (with ground truth), or [data] video frame folders
+# moving-shapes clips made here (with ground truth), or [data] video frame folders
+VIDEO_SOURCES = ("moving_shapes", "video")
 PLAIN = 3  # the plain residual z + F(z): a model of this variant is left ungated
 MOVING_SHAPES_CLASSES = len(SHAPES) * len(PALETTE)  # (shape, colour) classes of the moving-shapes clips
 
@@ -41,9 +44,11 @@ def latte_config(P: dict, # profile settings: frames, latte (heads, head_dim, pa
     L = P["latte"]
     if side % L["patch_size"]: raise ValueError(f"side {side} is not a multiple of patch_size {L['patch_size']}")
     inner = L["heads"] * L["head_dim"]
-    return dict(in_channels=channels, out_channels=channels, sample_size=side, patch_size=L["patch_size"], video_length=P["frames"],
+    return dict(in_channels=channels, out_channels=channels, sample_size=side, patch_size=L["patch_size"],
+                video_length=P["frames"],
                 num_layers=depth or L["num_layers"], num_attention_heads=L["heads"], attention_head_dim=L["head_dim"],
-                dropout=L.get("dropout", 0.0), caption_channels=token_width, cross_attention_dim=inner, attention_bias=True,
+                dropout=L.get("dropout", 0.0), caption_channels=token_width, cross_attention_dim=inner,
+                attention_bias=True,
                 activation_fn="gelu-approximate", norm_type="ada_norm_single", num_embeds_ada_norm=1000,
                 norm_elementwise_affine=False, norm_eps=1e-6)
 
@@ -62,12 +67,15 @@ def video_parts(P: dict, # profile settings: source, latents ("pixels" or "sd21"
                 depth: int | None = None, # block pairs; None: the profile's latte["num_layers"]
                 **gate_kw) -> Parts: # alpha_init, beta_init, per_channel of the gates
     "The video denoiser factory (a Latte transformer with the variant's gates), class-token conditioner, schedule and latent codec of a profile."
-    if P["source"] not in VIDEO_SOURCES: raise ValueError(f"unknown video source {P['source']!r}; choose one of {VIDEO_SOURCES}")
-    if variant not in VARIANTS: raise ValueError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    if P["source"] not in VIDEO_SOURCES: raise ValueError(f"unknown video source {P['source']!r}; choose one of "
+                                                          f"{VIDEO_SOURCES}")
+    check_variant(variant)
     k = P.get("num_classes", 0)
-    if P["source"] == "video" and k: raise ValueError("frame folders carry no class labels: set num_classes = 0 (None-to-Video)")
+    if P["source"] == "video" and k: raise ValueError("frame folders carry no class labels: set num_classes = 0 "
+                                                      "(None-to-Video)")
     if P["source"] == "moving_shapes" and k not in (0, MOVING_SHAPES_CLASSES):
-        raise ValueError(f"moving shapes have {MOVING_SHAPES_CLASSES} (shape, colour) classes: num_classes must be 0 or {MOVING_SHAPES_CLASSES}, not {k}")
+        raise ValueError(f"moving shapes have {MOVING_SHAPES_CLASSES} (shape, colour) classes: num_classes must be 0 "
+                         f"or {MOVING_SHAPES_CLASSES}, not {k}")
     cond = TokenConditioner(k).to(device)
     if P["latents"] == "pixels": enc, ch, side = None, 3, P["resolution"]
     elif P["latents"] == "sd21":
@@ -82,8 +90,10 @@ def video_parts(P: dict, # profile settings: source, latents ("pixels" or "sd21"
         return m.to(device) if variant == PLAIN else gate_model(m.to(device), variant, **gate_kw)
     sched = TrainConfig(**schedule).make_schedule()
     shape = (ch, P["frames"], side, side)
-    if enc is None: return Parts(new_model, cond, sched, shape, device=device, clip_sample=True)  # pixels: x0-predictions clamped to [-1, 1]
-    return Parts(new_model, cond, sched, shape, lambda x: _framewise(enc, x), lambda z: _framewise(dec, z), device)  # the image codec, frame by frame
+    # pixels: x0-predictions clamped to [-1, 1]
+    if enc is None: return Parts(new_model, cond, sched, shape, device=device, clip_sample=True)
+    # the image codec, frame by frame
+    return Parts(new_model, cond, sched, shape, lambda x: _framewise(enc, x), lambda z: _framewise(dec, z), device)
 
 # %% ../../nbs/exp/08_video.ipynb #1a3bfe93
 def video_data(P: dict, # profile settings: source, resolution, frames, n_train (moving shapes), n_eval, num_classes
@@ -92,20 +102,25 @@ def video_data(P: dict, # profile settings: source, resolution, frames, n_train 
     n, k = P["n_eval"], P.get("num_classes", 0)
     if P["source"] == "video":
         train_set = from_settings("video", size=P["resolution"], frames=P["frames"])
-        if len(train_set) < 2 * n: raise ValueError(f"[data] video has {len(train_set)} clips, fewer than 2 x n_eval = {2 * n} (reference and ground-truth row)")
+        if len(train_set) < 2 * n: raise ValueError(f"[data] video has {len(train_set)} clips, fewer than 2 x n_eval = "
+                                                    f"{2 * n} (reference and ground-truth row)")
         stack = lambda a, b: torch.stack([train_set[i]["video"] for i in range(a, b)])
         return train_set, EvalSet([None] * n, stack(0, n), stack(n, 2 * n))
-    if P["source"] != "moving_shapes": raise ValueError(f"unknown video source {P['source']!r}; choose one of {VIDEO_SOURCES}")
+    if P["source"] != "moving_shapes": raise ValueError(f"unknown video source {P['source']!r}; choose one of "
+                                                        f"{VIDEO_SOURCES}")
     kw = dict(frames=P["frames"], size=P["resolution"])
     train_set = MovingShapesDataset(P["n_train"], seed=seed, **kw)
-    if len(train_set) < n: raise ValueError(f"the training set has {len(train_set)} clips, fewer than n_eval = {n} for the ground-truth row")
+    if len(train_set) < n: raise ValueError(f"the training set has {len(train_set)} clips, fewer than n_eval = {n} for "
+                                            "the ground-truth row")
     items = [MovingShapesDataset(n, seed=seed + 1000, **kw)[i] for i in range(n)]
     asked = {"shape": [int(it["shapes"][0]) for it in items], "color": [int(it["colors"][0]) for it in items]}
-    return train_set, EvalSet([it["label"] for it in items] if k else [None] * n, torch.stack([it["video"] for it in items]),
+    return train_set, EvalSet([it["label"] for it in items] if k else [None] * n,
+                              torch.stack([it["video"] for it in items]),
                               stack_samples(train_set, n, key="video"), asked if k else None, "moving_shapes")
 
 # %% ../../nbs/exp/08_video.ipynb #4510ebbd
-VIDEO_BACKBONES = ("domain", "i3d")  # the clip distance: percep-shapes-clip descriptors (+ frame FID), or FVD with a local I3D
+# the clip distance: percep-shapes-clip descriptors (+ frame FID), or FVD with a local I3D
+VIDEO_BACKBONES = ("domain", "i3d")
 
 class VideoScorer:
     "Scores generated clips against an `EvalSet`: n, the moving-shapes ground truth with SEs, clip and frame distances with bootstrap SEs."
@@ -114,13 +129,15 @@ class VideoScorer:
                  n_boot: int = 200, # bootstrap resamples of the generated clips for the SEs
                  seed: int = 0, # the bootstrap's and torch-fidelity's seed
                  device: str = "cpu"):
-        if backbone not in VIDEO_BACKBONES: raise ValueError(f"unknown video backbone {backbone!r}; choose one of {VIDEO_BACKBONES}")
+        if backbone not in VIDEO_BACKBONES: raise ValueError(f"unknown video backbone {backbone!r}; choose one of "
+                                                             f"{VIDEO_BACKBONES}")
         self.eval_set, self.backbone, self.n_boot, self.seed, self.device = eval_set, backbone, n_boot, seed, device
         self.net = load_i3d(device=device) if backbone == "i3d" else load_domain_net(device=device)
         self._ref = self.features(eval_set.reference)
 
     @property
-    def names(self) -> dict: return {"fd": "fvd", "net": "i3d"} if self.backbone == "i3d" else {"fd": "fd_clip", "net": VIDEO_DOMAIN_NAME} # column and network
+    def names(self) -> dict: return {"fd": "fvd",
+                                     "net": "i3d"} if self.backbone == "i3d" else {"fd": "fd_clip", "net": VIDEO_DOMAIN_NAME} # column and network
 
     def features(self, videos: Tensor) -> Tensor:
         "Per-clip features: I3D's, or the percep-shapes-clip descriptors."
@@ -131,12 +148,14 @@ class VideoScorer:
         "The clip distance (and, on the domain backbone, the frame FID), each with its bootstrap SE."
         f, fd = self.features(videos), self.names["fd"]
         out = {fd: frechet_distance(self._ref, f)}
-        if self.n_boot: out[f"{fd}_se"] = bootstrap_fid_kid(self._ref, f, self.n_boot, seed=self.seed, kid=False)["fid_se"]
+        if self.n_boot: out[f"{fd}_se"] = bootstrap_fid_kid(self._ref, f, self.n_boot, seed=self.seed,
+                                                            kid=False)["fid_se"]
         if self.backbone == "domain":
             frames = lambda v: v.transpose(1, 2).flatten(0, 1)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = fidelity_metrics(frames(self.eval_set.reference), frames(videos), feature_extractor=DOMAIN_NET_NAME, kid=False, isc=False,
+                m = fidelity_metrics(frames(self.eval_set.reference), frames(videos), feature_extractor=DOMAIN_NET_NAME,
+                                     kid=False, isc=False,
                                      n_boot=self.n_boot, seed=self.seed, device=self.device)
             out |= {"frame_fid": m[f"fid[{DOMAIN_NET_NAME}]"], "frame_fid_se": m.get(f"fid_se[{DOMAIN_NET_NAME}]")}
         return out
@@ -148,7 +167,8 @@ class VideoScorer:
 
     def __call__(self, videos: Tensor) -> dict:
         "Every score of one set of generated clips (one per evaluation label, in order)."
-        if len(videos) != len(self.eval_set): raise ValueError(f"{len(videos)} clips for {len(self.eval_set)} evaluation labels")
+        if len(videos) != len(self.eval_set): raise ValueError(f"{len(videos)} clips for {len(self.eval_set)} "
+                                                               "evaluation labels")
         return {"n": len(videos), **self.truth(videos, self.eval_set.asked), **self.fidelity(videos)}
 
     def ground_truth(self) -> dict:
@@ -168,7 +188,8 @@ def sensitivity_table(model: nn.Module, # the denoiser (not changed)
     cond = parts.conditioner.encode(list(labels)) if labels is not None else parts.conditioner.null(len(x0))
     was = model.training; model.eval()
     with torch.no_grad(): x0 = parts.to_latents(x0) if parts.to_latents is not None else x0.to(parts.device)
-    try: s = residual_sensitivity(model, lambda m, x: obj(m, x, cond, torch.Generator(parts.device).manual_seed(seed))[0], x0)
+    try: s = residual_sensitivity(model,
+                                  lambda m, x: obj(m, x, cond, torch.Generator(parts.device).manual_seed(seed))[0], x0)
     finally: model.train(was)
     df = pd.DataFrame({"unit": list(s), "grad_norm": list(s.values())})
     df.insert(0, "order", range(len(df)))
@@ -176,6 +197,60 @@ def sensitivity_table(model: nn.Module, # the denoiser (not changed)
     df.insert(2, "kind", ["temporal" if u.startswith("temporal") else "spatial" for u in df.unit])
     df["normalised"] = df.grad_norm / df.grad_norm.max()
     return df
+
+# %% ../../nbs/exp/08_video.ipynb #de2402f6
+def plot_sensitivity(sens: pd.DataFrame, # rows of `sensitivity_table` with `run` and `train_step` columns
+                     title: str = ""):
+    "Neural-RDM Fig. 5: one heat map per run, units (execution order) against training step, normalised sensitivity."
+    import matplotlib.pyplot as plt
+    names = list(dict.fromkeys(sens.run))
+    fig, axs = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.6), squeeze=False)
+    for ax, n in zip(axs[0], names):
+        m = sens[sens.run == n].pivot(index="order", columns="train_step", values="normalised")
+        im = ax.imshow(m.values, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="upper")
+        ax.set_xticks(range(m.shape[1]), m.columns,
+                      fontsize=7); ax.set_xlabel("training step"); ax.set_title(n, fontsize=8)
+        first = sens[(sens.run == n) & (sens.train_step == sens.train_step.min())].sort_values("order")
+        ax.set_yticks(range(m.shape[0]), [f"{r.kind[0]}{r.block}" for r in first.itertuples()], fontsize=6)
+    axs[0][0].set_ylabel("unit: s spatial, t temporal; block pair")
+    fig.colorbar(im, ax=axs[0].tolist(), label="normalised sensitivity")
+    if title: fig.suptitle(title, fontsize=9)
+    return fig
+
+def sensitivity_decay(sens: pd.DataFrame) -> pd.DataFrame:
+    "Per run and training step: the first unit's sensitivity over the last unit's (> 1: the gradient decays upwards)."
+    ends = sens.sort_values("order").groupby(["run", "train_step"]).grad_norm
+    decay = (ends.first() / ends.last()).rename("first unit / last unit").reset_index()
+    return decay.pivot(index="run", columns="train_step", values="first unit / last unit")
+
+# %% ../../nbs/exp/08_video.ipynb #4291ffce
+def sensitivity_over_training(models: dict, # training step -> the model at that step (0: at initialisation)
+                              parts: Parts, # the run's parts
+                              eval_set: EvalSet, # its first `n` references (and labels) are the fixed batch
+                              n: int, # clips in the batch
+                              conditional: bool = True, # give the labels (Class-to-Video)
+                              run: str = "", **labels) -> pd.DataFrame: # columns naming the run
+    "`sensitivity_table` of every model on one fixed batch, labelled run, `train_step`, labels (Neural-RDM Fig. 5)."
+    caps = eval_set.captions[:n] if conditional else None
+    return pd.concat([sensitivity_table(m, parts, eval_set.reference[:n],
+                                        caps).assign(run=run, train_step=step, **labels)
+                      for step, m in models.items()], ignore_index=True)
+
+def rdm_table2(final_mean: pd.DataFrame, # `over_seeds` of the final rows
+               base: int, # the base depth
+               steps: int, # the sampling steps of the table
+               fd: str) -> pd.DataFrame: # the clip distance
+    "Table 2 of the paper, ours: gated variant 0 against plain Latte at the base depth, per condition."
+    t = final_mean[(final_mean.depth == base) & (final_mean.supervision == "none") & final_mean.variant.isin([0, PLAIN])
+                   & (final_mean.steps == steps)]
+    return t[["condition", "variant", fd, f"{fd}_spread", "seeds"]].assign(
+        method=lambda d: d.variant.map({0: "gated (Neural-RDM)", PLAIN: "plain (Latte)"}))
+
+def paper_table2_line(paper: pd.DataFrame) -> str: # the paper's Table 2 (`paper_table`)
+    "The paper's Table 2 in a sentence: per dataset and metric, Latte-XL against Neural-RDM."
+    rows = [f"{g.dataset.iloc[0]} ({g.condition.iloc[0]}) {g.metric.iloc[0]}: Latte-XL {g.value.iloc[0]:.4g}, "
+            f"Neural-RDM {g.value.iloc[1]:.4g}" for _, g in paper.groupby(["dataset", "metric"], sort=False)]
+    return "Table 2 of the paper (FVD on I3D at 256 px, 16 frames, 2048 clips: not our scale): " + "; ".join(rows) + "."
 
 # %% ../../nbs/exp/08_video.ipynb #0f5bddc2
 def _frames_grid(videos: Tensor, ncol: int) -> np.ndarray:
@@ -196,7 +271,8 @@ def save_gif(videos: Tensor, # (N, 3, F, H, W) clips in [-1, 1]
              fps: int = 4) -> Path:
     "Write clips as one looping animated GIF, a grid of clips playing together."
     from PIL import Image
-    frames = [Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale), Image.NEAREST) for g in _frames_grid(videos, ncol)]
+    frames = [Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale),
+                                        Image.NEAREST) for g in _frames_grid(videos, ncol)]
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
     return path
@@ -207,10 +283,54 @@ def clip_strip(videos: dict, # row label -> (n, 3, F, H, W) clips in [-1, 1]
     "A figure of frame strips: for each label, its first n clips, one row of frames each."
     import matplotlib.pyplot as plt
     rows = [(k, v[i]) for k, v in videos.items() for i in range(min(n, len(v)))]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(1.2 + 0.45 * rows[0][1].shape[1], 0.55 * len(rows) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.2 + 0.45 * rows[0][1].shape[1], 0.55 * len(rows) + 0.4),
+                             squeeze=False)
     for ax, (k, clip) in zip(axes[:, 0], rows):
-        ax.imshow(_frames_grid(clip.transpose(0, 1)[:, :, None], clip.shape[1])[0])  # its frames as one-frame clips in a row
+        # its frames as one-frame clips in a row
+        ax.imshow(_frames_grid(clip.transpose(0, 1)[:, :, None], clip.shape[1])[0])
         ax.set_xticks([]); ax.set_yticks([]); ax.set_ylabel(k, rotation=0, ha="right", va="center", fontsize=7)
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/exp/08_video.ipynb #36406cfe
+def save_gifs(clips: dict, # row label (its part before ':' names the file) -> (n, 3, F, H, W) clips in [-1, 1]
+              folder: str | Path, n: int) -> None: # the first n clips of each row
+    "One GIF per row of `clips` (see `save_gif`), named after the label: 'v0: ours' -> folder/v0.gif."
+    for name, c in clips.items(): save_gif(c[:n], Path(folder) / f"{name.split(':')[0].replace(' ', '_')}.gif")
+
+# %% ../../nbs/exp/08_video.ipynb #d4d4569d
+def rdm_runs(P: dict) -> list[tuple]: # profile settings: conditions, variants, depths, supervision, latte num_layers
+    "The runs of the Neural-RDM protocol, (condition, variant, depth, supervision or None), in training order."
+    base, main = P["latte"]["num_layers"], P["conditions"][0]
+    deep = max([base, *P["depths"]])
+    return list(dict.fromkeys([(main, v, base, None) for v in P["variants"]]
+                              + [(main, v, d, None) for d in P["depths"] for v in (0, PLAIN)]
+                              + [(main, 0, deep, s) for s in P["supervision"]]
+                              + [(c, v, base, None) for c in P["conditions"][1:] for v in (0, PLAIN)]))
+
+def variant_name(v: int) -> str:
+    "'v0: ours' (the variant and its name in `VARIANTS`): a line's label in figures and sentences."
+    return f"v{v}: {VARIANTS[v].name}"
+
+def run_name(run: tuple) -> str:
+    "'class v0 d4 sup-anchor': a run's name in tables, folders and sentences."
+    c, v, d, s = run
+    return f"{c} v{v} d{d}" + (f" sup-{s}" if s else "")
+
+def rdm_comparisons(P: dict, # as `rdm_runs`
+                    supervision: float) -> list[tuple[dict, dict, str]]: # the supervision value, for the sentence
+    "The protocol's questions: (test rows, reference rows, what the sentence calls the comparison)."
+    base, main = P["latte"]["num_layers"], P["conditions"][0]
+    deep, shallow = max([base, *P["depths"]]), min([base, *P["depths"]])
+    sel = lambda c=main, v=0, d=base, s="none": dict(condition=c, variant=v, depth=d, supervision=s)
+    name = variant_name
+    out = [(sel(v=v), sel(v=0), f"{name(v)} against v0") for v in P["variants"] if v != 0]
+    if deep > shallow:
+        out += [(sel(v=v, d=deep), sel(v=v, d=shallow), f"{name(v)}, depth {deep} against depth {shallow}")
+                for v in (0, PLAIN)]
+        out.append((sel(v=0, d=deep), sel(v=PLAIN, d=deep), f"gated v0 against plain v3 at depth {deep}"))
+    out += [(sel(d=deep, s=s), sel(d=deep), f"v0 with gate supervision ({s}, {supervision}) against without, "
+             f"depth {deep}") for s in P["supervision"]]
+    return out + [(sel(c=c), sel(c=c, v=PLAIN), f"{c} condition: gated v0 against plain v3")
+                  for c in P["conditions"][1:]]

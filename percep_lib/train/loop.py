@@ -15,7 +15,9 @@ from ..schedules import Schedule
 from ..core.objectives import Objective
 from ..core.registry import make_objective
 from ..core.conditioning import Conditioner
-from .checkpoints import EMA, checkpoint_path, save_checkpoint, list_checkpoints, latest_checkpoint, prune_checkpoints, set_rng_state, step_generator, StepBatchSampler, gather_rng
+from .checkpoints import (EMA, checkpoint_path, save_checkpoint, list_checkpoints, latest_checkpoint,
+                                          prune_checkpoints, set_rng_state, step_generator, StepBatchSampler,
+                                          gather_rng)
 from .config import TrainConfig, check_inputs
 
 # %% auto #0
@@ -51,24 +53,26 @@ def read_metrics(path: str | Path, # a metrics.jsonl
         if upto is None or row["step"] <= upto: out.append(row)
     return out
 
-_SAVED_BEFORE = {"weight_frame": "epsilon", "lr_schedule": "constant", "timestep_sampler": "uniform", "timestep_sampler_kwargs": {}}  # what runs saved before these settings existed did
+_SAVED_BEFORE = {"weight_frame": "epsilon", "lr_schedule": "constant", "timestep_sampler": "uniform",
+                 "timestep_sampler_kwargs": {}}  # what runs saved before these settings existed did
 
 def _same_run(saved: dict, config: TrainConfig):
-    free = {"out_dir", "max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "resume", "num_workers", "progress"}
+    free = {"out_dir", "max_steps", "checkpoint_every", "keep_checkpoints", "log_every", "resume", "num_workers",
+            "progress"}
     if config.lr_schedule != "constant": free.discard("max_steps")  # a decaying lr depends on the run's length
     now = json.loads(json.dumps(dataclasses.asdict(config)))
     diff = {k: (saved.get(k), now[k]) for k in now if k not in free and saved.get(k) != now[k]}
     if diff: raise ValueError(f"resume=True but the settings differ from the checkpoint's (saved, now): {diff}")
 
 def to_device(thing, device):
-    "Move an objective or a conditioner to `device`: its own tables (its `.to`) and the networks it holds (e.g. SP's perceptual copy)."
+    "Move an objective or a conditioner to `device`: its tables (its `.to`) and networks (e.g. SP's perceptual copy)."
     if hasattr(thing, "to"): thing.to(device)
     for v in getattr(thing, "__dict__", {}).values():
         if isinstance(v, nn.Module): v.to(device)
     return thing
 
 def _lr_factor(warmup: int, schedule: str = "constant", total: int = 1):
-    "The factor on lr after i scheduler steps: linear warm-up over `warmup` steps, then constant or cosine to 0 at `total`."
+    "The factor on lr after i scheduler steps: linear warm-up over `warmup` steps, then constant or cosine to 0."
     def f(i):
         if i < warmup: return (i + 1) / warmup
         if schedule == "constant": return 1.0
@@ -84,36 +88,43 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
           conditioner: Conditioner | None = None, # default: unconditional
           perceptual: nn.Module | None = None, # the frozen network of objective "sp"
           params: Iterable[nn.Parameter] | None = None, # what to optimise (default: all parameters with requires_grad)
-          to_latents: Callable[[Tensor], Tensor] | None = None, # maps x0 to the model's input space (e.g. a VAE encoder), no grad
+          to_latents: Callable[[Tensor], Tensor] | None = None, # x0 -> the model's input space (a VAE encoder), no grad
           accelerator: Accelerator | None = None) -> TrainResult: # default: one built from config
     "Train `model` on `dataset` with `config`; resumable, crash-safe, single- or multi-process under accelerate."
     config.check()
     schedule = schedule or config.make_schedule()
     if schedule.prediction_type != config.prediction_type:
-        raise ValueError(f"the schedule predicts {schedule.prediction_type!r} but config.prediction_type is {config.prediction_type!r}")
+        raise ValueError(f"the schedule predicts {schedule.prediction_type!r} but config.prediction_type is "
+                         f"{config.prediction_type!r}")
     conditioner = conditioner or Conditioner()
     objective = objective or make_objective(config, schedule, perceptual)
     acc = accelerator or Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision,
                                      gradient_accumulation_steps=config.grad_accum)
     if acc.gradient_accumulation_steps != config.grad_accum:
-        raise ValueError(f"the accelerator accumulates {acc.gradient_accumulation_steps} micro-batches, config.grad_accum is {config.grad_accum}")
+        raise ValueError(f"the accelerator accumulates {acc.gradient_accumulation_steps} micro-batches, "
+                         f"config.grad_accum is {config.grad_accum}")
     check_inputs(config, model, dataset, conditioner, acc.num_processes, to_latents)
     out, rank = Path(config.out_dir), acc.process_index
     ckdir, metrics_path = out / "checkpoints", out / "metrics.jsonl"
     found = latest_checkpoint(ckdir) if config.resume else None
     if config.resume and found is None:
         n = len(list_checkpoints(ckdir))
-        raise FileNotFoundError(f"resume=True but {out} holds no loadable checkpoint ({f'none of the {n} files in {ckdir} loads' if n else f'no files in {ckdir}'}): "
+        raise FileNotFoundError(f"resume=True but {out} holds no loadable checkpoint "
+                                f"({f'none of the {n} files in {ckdir} loads' if n else f'no files in {ckdir}'}): "
                                 f"fix out_dir, or set resume=False to start a new run")
     if not config.resume and list_checkpoints(ckdir):
-        raise FileExistsError(f"{ckdir} already holds checkpoints: pass resume=True to continue, or use another out_dir")
+        raise FileExistsError(f"{ckdir} already holds checkpoints: pass resume=True to continue, "
+                              "or use another out_dir")
     if found: _same_run({**_SAVED_BEFORE, **found[1]["config"]}, config)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not params: raise ValueError("nothing to train: no parameter requires grad")
 
     # -- state: built, then overwritten from the checkpoint when resuming
-    opt = torch.optim.AdamW(params, lr=config.lr, betas=config.adam_betas, eps=config.adam_eps, weight_decay=config.weight_decay)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(config.lr_warmup_steps, config.lr_schedule, config.max_steps))
+    opt = torch.optim.AdamW(params, lr=config.lr, betas=config.adam_betas, eps=config.adam_eps,
+                            weight_decay=config.weight_decay)
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt,
+                                                 _lr_factor(config.lr_warmup_steps, config.lr_schedule,
+                                                            config.max_steps))
     model, opt = acc.prepare(model, opt)
     net = acc.unwrap_model(model)
     ema = EMA(net, config.ema_decay) if config.ema_decay is not None else None
@@ -126,7 +137,8 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
         if acc.scaler is not None and state.get("scaler"): acc.scaler.load_state_dict(state["scaler"])
         rngs = state["rng"]
         if len(rngs) == acc.num_processes: set_rng_state(rngs[rank])
-        else: warnings.warn(f"checkpoint saved by {len(rngs)} processes, resuming on {acc.num_processes}: global RNG states not restored")
+        else: warnings.warn(f"checkpoint saved by {len(rngs)} processes, resuming on {acc.num_processes}: global RNG "
+                            "states not restored")
         step = state["step"]
     for thing in (objective, conditioner): to_device(thing, acc.device)
 
@@ -136,10 +148,12 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
         (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
         kept = read_metrics(metrics_path, upto=step)
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    sampler = StepBatchSampler(len(dataset), config.batch_size, acc.num_processes, rank, config.seed, start=step * config.grad_accum)
+    sampler = StepBatchSampler(len(dataset), config.batch_size, acc.num_processes, rank, config.seed,
+                               start=step * config.grad_accum)
     loader = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=config.num_workers,
                              pin_memory=acc.device.type == "cuda", persistent_workers=config.num_workers > 0))
-    bar = tqdm(total=config.max_steps, initial=step, desc="train", disable=not (config.progress and acc.is_local_main_process))
+    bar = tqdm(total=config.max_steps, initial=step, desc="train",
+               disable=not (config.progress and acc.is_local_main_process))
     samples_per_step = config.batch_size * config.grad_accum * acc.num_processes
     model.train()
     tick = time.perf_counter()
@@ -151,16 +165,19 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
             x0 = batch[config.data_key].to(acc.device, non_blocking=True)
             if to_latents is not None:
                 with torch.no_grad(): x0 = to_latents(x0)
-            g = step_generator(config.seed, k * acc.num_processes + rank)  # one process with accumulation draws the same
+            # one process with accumulation draws the same
+            g = step_generator(config.seed, k * acc.num_processes + rank)
             with acc.accumulate(model):
                 cond = conditioner(batch, config.p_uncond, g)
                 with acc.autocast(): loss, logs = objective(model, x0, cond, g)
                 mean_loss = acc.reduce(loss.detach().float(), "mean").item()
                 if not math.isfinite(mean_loss):
-                    raise NonFiniteLossError(f"loss is {mean_loss} at step {step + 1} (micro-batch {micro + 1} of {config.grad_accum}); "
+                    raise NonFiniteLossError(f"loss is {mean_loss} at step {step + 1} (micro-batch {micro + 1} of "
+                                             f"{config.grad_accum}); "
                                              f"stopped before the update; last good checkpoint: {last or 'none'}")
                 acc.backward(loss)
-                if acc.sync_gradients and config.max_grad_norm is not None: acc.clip_grad_norm_(params, config.max_grad_norm)
+                if acc.sync_gradients and config.max_grad_norm is not None:
+                    acc.clip_grad_norm_(params, config.max_grad_norm)
                 opt.step(); opt.zero_grad(set_to_none=True)
             loss_sum += mean_loss / config.grad_accum
             for key, v in logs.items(): logs_sum[key] = logs_sum.get(key, 0.0) + float(v) / config.grad_accum
@@ -170,15 +187,19 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
         now = time.perf_counter(); sps = samples_per_step / (now - tick); tick = now
         bar.update(1); bar.set_postfix(loss=f"{loss_sum:.4g}", samples_per_s=f"{sps:.1f}", refresh=False)
         if acc.is_main_process and step % config.log_every == 0:
-            row = {"step": step, "loss": loss_sum, **logs_sum, "lr": lr_sched.get_last_lr()[0], "samples_per_s": sps, "time": time.time()}
+            row = {"step": step, "loss": loss_sum, **logs_sum, "lr": lr_sched.get_last_lr()[0], "samples_per_s": sps,
+                   "time": time.time()}
             with open(metrics_path, "a") as f: f.write(json.dumps(row) + "\n")
         if step % config.checkpoint_every == 0 or step == config.max_steps:
             if not all(torch.isfinite(p).all() for p in params):
-                raise NonFiniteLossError(f"parameters are not finite after step {step}; last good checkpoint: {last or 'none'}")
+                raise NonFiniteLossError(f"parameters are not finite after step {step}; last good checkpoint: "
+                                         f"{last or 'none'}")
             rngs = gather_rng(acc)
             if acc.is_main_process:
-                state = {"model": net.state_dict(), "ema": ema.state_dict() if ema else None, "optimizer": opt.state_dict(),
-                         "lr_scheduler": lr_sched.state_dict(), "scaler": acc.scaler.state_dict() if acc.scaler else None,
+                state = {"model": net.state_dict(), "ema": ema.state_dict() if ema else None,
+                         "optimizer": opt.state_dict(),
+                         "lr_scheduler": lr_sched.state_dict(),
+                         "scaler": acc.scaler.state_dict() if acc.scaler else None,
                          "rng": rngs, "config": json.loads(json.dumps(dataclasses.asdict(config)))}
                 last = save_checkpoint(ckdir, step, state)
                 prune_checkpoints(ckdir, config.keep_checkpoints)
@@ -186,4 +207,5 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
             acc.wait_for_everyone()
             tick = time.perf_counter()  # checkpoint time is not training throughput
     bar.close()
-    return TrainResult(net, ema, step, out, last or (found[0] if found else None), read_metrics(metrics_path) if acc.is_main_process else [])
+    return TrainResult(net, ema, step, out, last or (found[0] if found else None),
+                       read_metrics(metrics_path) if acc.is_main_process else [])

@@ -1,10 +1,11 @@
 """Rebuild and measure the stage-1 model that the default profile of nbs/05_sp_finetune.ipynb ships.
 
-    python scripts/sp_finetune/stage1.py                 # train both phases (about 1.5 h at --threads 2), export, measure, write the card
+    python scripts/sp_finetune/stage1.py                 # train both phases (1.5 h at --threads 2), export, measure
     python scripts/sp_finetune/stage1.py --skip-training # export and measure the phases' checkpoints already in .cache/
     python scripts/sp_finetune/stage1.py --measure-only  # measure the shipped weights again and rewrite the card
 
-Phase 1 (stage1_phase1.yaml) and phase 2 (stage1_phase2.yaml) are ordinary run files of `python -m percep_lib.cli`.
+Phase 1 (stage1_phase1.yaml) and phase 2 (stage1_phase2.yaml) are ordinary run files of `python -m percep_lib`;
+their `model` section is the profile's (`percep_lib.build.builder.model_spec`), which the script checks.
 The EMA weights of phase 2's last checkpoint become data/sp_finetune/stage1_default.pt. The card beside them
 (stage1_default.json) records how they were made and what they measure: the ground-truth rates and FID of the
 unguided 25-step samples of 192 held-out captions (the MSE row of the main table), and the v-MSE at t = T against its
@@ -14,29 +15,41 @@ import argparse, collections, json, subprocess, sys
 from pathlib import Path
 import torch, yaml
 from percep_lib.train.checkpoints import load_weights
-from percep_lib.build.builder import build_model
 from percep_lib.data.shapes import ShapesDataset
-from percep_lib.build.builder import build_data, build_parts, load_model
+from percep_lib.build.builder import build_data, build_model, build_parts, load_model, model_spec
 from percep_lib.exp.stages import generate, save_model
 from percep_lib.exp.scoring import Scorer
 from percep_lib.exp.envelope import environment, git_commit, pin_determinism
 from percep_lib.train.loop import read_metrics
 
-HERE = Path(__file__).resolve().parent.parent.parent / "data" / "sp_finetune"  # run files and weights; this script is in scripts/
+HERE = Path(__file__).resolve().parent.parent.parent / "data" / "sp_finetune"  # run files and weights (from scripts/)
 ROOT = HERE.parent.parent
 PHASES = [HERE / "stage1_phase1.yaml", HERE / "stage1_phase2.yaml"]
 WEIGHTS = HERE / "stage1_default.pt"
 SCHEDULE = dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
-
-
-def spec(i): return yaml.safe_load(PHASES[i].read_text())
+UNET = dict(layers_per_block=1, attention_head_dim=8, norm_num_groups=8, block_out_channels=[32, 64, 64],
+            down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"])  # the 05 default profile's UNet
 
 
 def profile():
-    "The parts of the 05 default profile, read off the run files (the architecture the weights have)."
-    m, c = spec(1)["model"]["kwargs"], spec(1)["conditioner"]
-    unet = {k: v for k, v in m.items() if k not in ("sample_size", "in_channels", "out_channels", "cross_attention_dim")}
-    return dict(source="tiny", latents="pixels", resolution=m["sample_size"], text_dim=c["dim"], unet=unet, n_train=100_000, n_eval=192)
+    "The parts of the 05 default profile: the architecture the shipped weights have."
+    return dict(source="tiny", latents="pixels", resolution=32, text_dim=32, unet=UNET, n_train=100_000, n_eval=192)
+
+
+def plain(x):
+    "`x` as a run file reads back: tuples become lists."
+    if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
+    return [plain(v) for v in x] if isinstance(x, (list, tuple)) else x
+
+
+def spec(i):
+    "Phase i's run file, whose model (but for init_from, init_ema) must be the profile's: the weights fit its parts."
+    run = yaml.safe_load(PHASES[i].read_text())
+    model = {k: v for k, v in run["model"].items() if k not in ("init_from", "init_ema")}
+    if model != plain(model_spec(profile())):
+        raise ValueError(f"{PHASES[i]}: its model section {model} is not the profile's {plain(model_spec(profile()))}")
+    return run
 
 
 def v_mse_at_T(model, parts, n=512):
@@ -69,16 +82,20 @@ def measure(model, parts, n=192):
     _, ev = build_data(dict(profile(), n_eval=n), seed=0)
     _, images = generate(model, parts, ev.captions, steps=25, seed=0)
     s = Scorer(ev, n_boot=200)(images)
-    keep = ("n", "solid", "solid_se", "shape_acc", "shape_acc_se", "color_acc", "color_acc_se", "aligned", "aligned_se", "fid", "fid_se")
-    return dict(samples="unguided DDIM 25 steps ('trailing'), the 192 held-out captions of the 05 default profile, seeds 0..191",
-                **{k: round(float(s[k]), 4) for k in keep}, v_mse_at_T={k: round(v, 4) for k, v in v_mse_at_T(model, parts).items()},
+    keep = ("n", "solid", "solid_se", "shape_acc", "shape_acc_se", "color_acc", "color_acc_se", "aligned", "aligned_se",
+            "fid", "fid_se")
+    return dict(samples="unguided DDIM 25 steps ('trailing'), the 192 held-out captions of the 05 default profile, "
+                        "seeds 0..191",
+                **{k: round(float(s[k]), 4) for k in keep},
+                v_mse_at_T={k: round(v, 4) for k, v in v_mse_at_T(model, parts).items()},
                 v_mse_floor_at_T={k: round(v, 4) for k, v in floors().items()})
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--measure-only", action="store_true", help="measure the shipped weights; train nothing")
-    ap.add_argument("--skip-training", action="store_true", help="export and measure the phases' checkpoints already in .cache/")
+    ap.add_argument("--skip-training", action="store_true",
+                    help="export and measure the phases' checkpoints already in .cache/")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     pin_determinism(args.threads)
@@ -87,15 +104,21 @@ if __name__ == "__main__":
         model, card = load_model(parts, WEIGHTS), json.loads(WEIGHTS.with_suffix(".json").read_text())
     else:
         for p in PHASES if not args.skip_training else []:
-            subprocess.run([sys.executable, "-m", "percep_lib.cli", "--config", str(p), "--threads", str(args.threads)], cwd=ROOT, check=True)
+            spec(PHASES.index(p))  # the run file builds the profile's model
+            subprocess.run([sys.executable, "-m", "percep_lib", "--config", str(p), "--threads", str(args.threads)],
+                           cwd=ROOT, check=True)
         last = ROOT / spec(1)["train"]["out_dir"] / "checkpoints" / f"ckpt-{spec(1)['train']['max_steps']:08d}.pt"
-        model = build_model({k: v for k, v in spec(1)["model"].items() if k not in ("init_from", "init_ema")})
+        model = build_model(model_spec(profile()))
         load_weights(model, last, ema=True)
-        logs = [read_metrics(ROOT / spec(i)["train"]["out_dir"] / "metrics.jsonl", upto=spec(i)["train"]["max_steps"]) for i in (0, 1)]
-        card = dict(made_by="python scripts/sp_finetune/stage1.py" + (f" --threads {args.threads}" if args.threads != 1 else ""),
-                    phases=[str(p.relative_to(ROOT)) for p in PHASES], steps=[spec(i)["train"]["max_steps"] for i in (0, 1)],
-                    commit=git_commit(ROOT), torch_threads=args.threads, schedule=SCHEDULE, loss="unweighted v-MSE (weighting 'none', native frame), 10% caption dropout",
-                    ema="weights are the EMA (decay 0.999) of phase 2's last step", unet=profile()["unet"], text_dim=profile()["text_dim"],
+        logs = [read_metrics(ROOT / spec(i)["train"]["out_dir"] / "metrics.jsonl", upto=spec(i)["train"]["max_steps"])
+                for i in (0, 1)]
+        made_by = "python scripts/sp_finetune/stage1.py" + (f" --threads {args.threads}" if args.threads != 1 else "")
+        card = dict(made_by=made_by, phases=[str(p.relative_to(ROOT)) for p in PHASES],
+                    steps=[spec(i)["train"]["max_steps"] for i in (0, 1)],
+                    commit=git_commit(ROOT), torch_threads=args.threads, schedule=SCHEDULE,
+                    loss="unweighted v-MSE (weighting 'none', native frame), 10% caption dropout",
+                    ema="weights are the EMA (decay 0.999) of phase 2's last step", unet=profile()["unet"],
+                    text_dim=profile()["text_dim"],
                     final_loss_last_500=round(sum(r["loss"] for r in logs[1][-500:]) / 500, 4),
                     training_hours=round(sum(l[-1]["time"] - l[0]["time"] for l in logs) / 3600, 2))
     card["measured"] = dict(measure(model.eval(), parts), commit=git_commit(ROOT), machine=environment()["cpu"])

@@ -24,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stage1 import profile, SCHEDULE  # the architecture of the shipped stage-1 model, read off its run files
 P = dict(profile(), n_eval=8)
 SP = dict(layers="mid", t2_sampler="uniform", distance="mse", formulation="sp")
-SAMPLES = 2560  # training images seen by every setting: as many as the default profile's stage 2 (10 steps of batch 256)
+# training images seen by every setting: as many as the default profile's stage 2 (10 steps of batch 256)
+SAMPLES = 2560
 SETTINGS = [dict(lr=3e-5, grad_accum=4), dict(lr=1e-4, grad_accum=4), dict(lr=3e-4, grad_accum=4),  # batch 64: 40 steps
-            dict(lr=1e-4, grad_accum=16), dict(lr=3e-4, grad_accum=16)]  # batch 256: 10 steps, a gradient that is mostly signal
+            # batch 256: 10 steps, a gradient that is mostly signal
+            dict(lr=1e-4, grad_accum=16), dict(lr=3e-4, grad_accum=16)]
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -45,26 +47,34 @@ if __name__ == "__main__":
     rows, work = [], Path(tempfile.mkdtemp())
     for s in SETTINGS:
         batch = 16 * s["grad_accum"]; steps = SAMPLES // batch
-        cfg = stage_config(work / f"lr{s['lr']}_b{batch}", max_steps=steps, batch_size=16, grad_accum=s["grad_accum"], lr=s["lr"],
+        cfg = stage_config(work / f"lr{s['lr']}_b{batch}", max_steps=steps, batch_size=16, grad_accum=s["grad_accum"],
+                           lr=s["lr"],
                            lr_warmup_steps=steps // 8, ema_decay=1 - 4 / steps, objective="sp", sp_kwargs=SP,
                            cpu=True, seed=0, progress=False, checkpoint_every=steps, **SCHEDULE)
-        signal = gradient_signal(init, train_set, TrainConfig(batch_size=16, objective="sp", sp_kwargs=SP, **SCHEDULE), parts,
+        signal = gradient_signal(init, train_set, TrainConfig(batch_size=16, objective="sp", sp_kwargs=SP, **SCHEDULE),
+                                 parts,
                                  perceptual, n_batches=16, multiples=(s["grad_accum"],))["signal_share"].item()
         tuned = finetune(init, train_set, cfg, parts, perceptual=perceptual)
-        own = own_loss_table(init, {"SP loss": (sp_cfg, perceptual, tuned), "v-MSE": (mse_cfg, None, tuned)}, heldout, parts)
-        rows += [dict(lr=f"{s['lr']:g}", batch=batch, steps=steps, ema_decay=cfg.ema_decay, signal_share=signal, seconds=round(tuned.seconds), **r)
+        own = own_loss_table(init, {"SP loss": (sp_cfg, perceptual, tuned), "v-MSE": (mse_cfg, None, tuned)}, heldout,
+                             parts)
+        rows += [dict(lr=f"{s['lr']:g}", batch=batch, steps=steps, ema_decay=cfg.ema_decay, signal_share=signal,
+                      seconds=round(tuned.seconds), **r)
                  for r in own.to_dict("records")]
         print(pd.DataFrame(rows).tail(4).to_string(), flush=True)
     shutil.rmtree(work)
     df = pd.DataFrame(rows)
-    notes = (f"Every setting fine-tunes the same stage-1 model (`{args.stage1}`) with the SP objective on {SAMPLES} training images "
-             f"(steps x batch; micro-batch 16, warm-up steps/8, EMA decay 1 - 4/steps: 0.9 at batch 64, 0.6 at batch 256 as in the default profile). `loss`: what is measured on "
-             f"256 held-out shapes (seed 2000) with fixed draws: the SP loss (the stage's own objective) or the v-MSE; `before` (stage 1), "
-             f"`after`, their paired `change` with its standard error over 16 batches, and `trend` (a change beyond 2 SE). `logged_*`: the mean "
-             f"logged SP loss over the first and last 20% of the run (the same draws in every setting, whence the same 'rise'). `signal_share`: "
-             f"estimated share of signal in one gradient at the setting's batch (`percep_lib.exp.scoring.gradient_signal`, 16 batches of 16). "
-             f"Run: `python scripts/sp_finetune/stage2_sweep.py --threads {args.threads}`, {(time.perf_counter() - t_start) / 60:.0f} min.")
-    save_results("stage2_sweep", df, profile="sweep", seed=0, config=dict(P, schedule=SCHEDULE, sp=SP, settings=SETTINGS, samples=SAMPLES,
+    notes = (f"Every setting fine-tunes the same stage-1 model (`{args.stage1}`) with the SP objective on {SAMPLES} "
+             "training images (steps x batch; micro-batch 16, warm-up steps/8, EMA decay 1 - 4/steps: 0.9 at batch "
+             "64, 0.6 at batch 256 as in the default profile). `loss`: what is measured on 256 held-out shapes (seed "
+             "2000) with fixed draws: the SP loss (the stage's own objective) or the v-MSE; `before` (stage 1), "
+             "`after`, their paired `change` with its standard error over 16 batches, and `trend` (a change beyond 2 "
+             "SE). `logged_*`: the mean logged SP loss over the first and last 20% of the run (the same draws in "
+             "every setting, whence the same 'rise'). `signal_share`: estimated share of signal in one gradient at "
+             "the setting's batch (`percep_lib.exp.scoring.gradient_signal`, 16 batches of 16). Run: `python "
+             f"scripts/sp_finetune/stage2_sweep.py --threads {args.threads}`, "
+             f"{(time.perf_counter() - t_start) / 60:.0f} min.")
+    save_results("stage2_sweep", df, profile="sweep", seed=0,
+                 config=dict(P, schedule=SCHEDULE, sp=SP, settings=SETTINGS, samples=SAMPLES,
                  stage1=args.stage1, commit=git_commit(Path(__file__).parent), environment=environment()),
                  backbone="none (held-out losses)", title="SP stage 2: learning rate and batch", notes=notes,
                  root=Path(args.out) / "05_sp_finetune", overwrite=True)

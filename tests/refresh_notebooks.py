@@ -1,6 +1,7 @@
 """Run the library notebooks and save them with their outputs, so their plots and tables show wherever they are read.
 
-    python tests/refresh_notebooks.py                      # every library notebook: nbs/0*.ipynb and nbs/toolkit/*.ipynb
+    python tests/refresh_notebooks.py                      # every library notebook: nbs/0[0-3]*, config, cli, main
+                                                           # and the layer folders nbs/{core,data,train,eval,build,exp}/
     python tests/refresh_notebooks.py nbs/01_p2.ipynb ...  # only these
 
 Run it after changing a library notebook (before committing it). Cells flagged like nbdev-test's skipped ones
@@ -20,8 +21,13 @@ SKIP = re.compile(r"^\s*#\|\s*(" + "|".join(map(re.escape, FLAGS)) + r")\b", re.
 SETUP = "import torch; torch.set_num_threads(1)"
 
 
+LAYERS = ("core", "data", "train", "eval", "build", "exp")  # the folders of tests/test_layers.py, bottom first
+
+
 def library_notebooks() -> list[Path]:
-    return sorted(ROOT.glob("nbs/0[0-3]_*.ipynb")) + sorted(ROOT.glob("nbs/toolkit/*.ipynb"))
+    top = [ROOT / "nbs" / f"{n}.ipynb" for n in ("config", "cli", "main")]
+    return (sorted(ROOT.glob("nbs/0[0-3]_*.ipynb")) + [p for p in top if p.is_file()]
+            + [p for d in LAYERS for p in sorted(ROOT.glob(f"nbs/{d}/*.ipynb"))])
 
 
 def refresh(path: Path) -> float:

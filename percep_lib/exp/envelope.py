@@ -28,12 +28,13 @@ def resolve_profile(profiles: dict, # profile name -> settings dict
 
 # %% ../../nbs/exp/00_envelope.ipynb #d37aab85
 def git_commit(where: str | Path = ".") -> str: # a folder inside the repository
-    "The short commit hash of the repository at `where`, '+dirty' if it has uncommitted changes; 'no commit' / 'no git' otherwise."
+    "The short commit hash at `where`, '+dirty' if files outside results/ changed; 'no commit' / 'no git' otherwise."
     run = lambda *a: subprocess.run(["git", "-C", str(where), *a], capture_output=True, text=True)
     try: head = run("rev-parse", "--short", "HEAD")
     except FileNotFoundError: return "no git"
     if head.returncode != 0: return "no commit" if run("rev-parse", "--git-dir").returncode == 0 else "no git"
-    dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    outputs_aside = ("--", ":(top)", ":(top,exclude)results")  # a result written is not a change of the code
+    dirty = run("status", "--porcelain", "--untracked-files=no", *outputs_aside).stdout.strip()
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 # %% ../../nbs/exp/00_envelope.ipynb #c3ea3aef

@@ -72,7 +72,7 @@ class Experiment:
                           *([paper, ""] if paper else []), self.provenance(what, note)])
 
     def notes(self, **values) -> str:
-        "The notes template (`notebook_notes`) filled with `values` and the run's P, profile, minutes, cpu, device, threads."
+        "The notes template (`notebook_notes`) with `values` and the run's P, profile, minutes, cpu, device, threads."
         own = dict(P=self.P, profile=self.profile, minutes=self.minutes(), device=self.device, cpu=self.cpu_minutes(),
                    threads=torch.get_num_threads())
         return notebook_notes(self.name, {**own, **values})
@@ -104,13 +104,14 @@ def start_experiment(name: str, # the experiment, e.g. "06_p2_train"
                      resume: bool = False, # keep `work/` to continue from it
                      folders: dict | None = None, # profile -> its subfolder of results/<name> (default {"default": ""})
                      inputs=(), # (section, key) settings the run reads, or a callable P -> such pairs
-                     prepare=None, # P -> None or P changed: derives settings, raises on a profile it cannot run
+                     prepare=None, # P -> a changed P (a dict), or anything else to keep it; raises on a bad one
                      record: dict | None = None, # more entries of config.json, placed before the profile's
                      quiet: bool = False, # do not print the configuration
                      **overrides) -> Experiment: # the notebook's explicit parameters (see `resolve_profile`)
     "Resolve the profile, pin determinism, pick the device and folder, check the inputs; record provenance."
     P = resolve_profile(profiles, profile, **overrides)
-    if prepare is not None: P = prepare(P) or P
+    changed = prepare(P) if prepare is not None else None
+    if isinstance(changed, dict): P = changed  # any other return (a checked path, ...) leaves the profile as it is
     pin_determinism(P["threads"])
     device = default_device(device or None)
     folders = {"default": ""} if folders is None else folders

@@ -1,6 +1,6 @@
 """Run the library notebooks and save them with their outputs, so their plots and tables show wherever they are read.
 
-    python tests/refresh_notebooks.py                      # every library notebook: nbs/0[0-3]*, config, cli, main
+    python tests/refresh_notebooks.py                      # every library notebook: nbs/0[0-3]*, config, cli
                                                            # and the layer folders nbs/{core,data,train,eval,build,exp}/
     python tests/refresh_notebooks.py nbs/01_p2.ipynb ...  # only these
 
@@ -25,7 +25,7 @@ LAYERS = ("core", "data", "train", "eval", "build", "exp")  # the folders of tes
 
 
 def library_notebooks() -> list[Path]:
-    top = [ROOT / "nbs" / f"{n}.ipynb" for n in ("config", "cli", "main")]
+    top = [ROOT / "nbs" / f"{n}.ipynb" for n in ("config", "cli")]  # main.ipynb only calls cli.main
     return (sorted(ROOT.glob("nbs/0[0-3]_*.ipynb")) + [p for p in top if p.is_file()]
             + [p for d in LAYERS for p in sorted(ROOT.glob(f"nbs/{d}/*.ipynb"))])
 

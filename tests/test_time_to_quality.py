@@ -1,4 +1,4 @@
-"The time-to-quality script end to end at smoke size: train, score every checkpoint, tabulate."
+"The time-to-quality script end to end at smoke size: train, score every checkpoint, tabulate; for the 06, 05 and 07 models."
 import json, subprocess, sys
 from pathlib import Path
 import pandas as pd
@@ -34,3 +34,22 @@ def test_smoke_recipe(tmp_path):
     assert {"model", "recipe", "reached", "cpu_minutes", "solid", "fid", "floor_fid"} <= set(t.columns)
     assert len(t) == 2 and not t.reached.any()
     assert (res / "time_to_quality.png").exists() and len(pd.read_csv(res / "ttq_curves.csv")) == 4
+
+
+def test_smoke_recipes_of_05_and_07(tmp_path):
+    res = tmp_path / "results"
+    for recipe, key in (("smoke-05", "aligned"), ("smoke-07", "solid_frames")):
+        work = tmp_path / recipe
+        run("train", recipe, "--work", work, "--results", res)
+        run("score", recipe, "--work", work, "--results", res)
+        lines = [json.loads(l) for l in open(res / "ttq" / f"{recipe}.jsonl")]
+        assert len(lines) == 1 and 0 <= lines[0][key] <= 1 and lines[0]["fid"] > lines[0]["floor_fid"] > 0
+    # tabulated beside a 06 recipe, each model by its own thresholds
+    for src, name in (("smoke-05", "sp-stage1"), ("smoke-07", "latte")):
+        (res / "ttq" / f"{name}.jsonl").write_text((res / "ttq" / f"{src}.jsonl").read_text().replace(f'"{src}"',
+                                                                                                     f'"{name}"'))
+    run("table", "--results", res)
+    t = pd.read_csv(res / "time_to_quality.csv").set_index("recipe")
+    assert t.loc["sp-stage1", "criterion"] == "solid >= 0.9 and aligned >= 0.7"
+    assert t.loc["latte", "criterion"] == "solid_frames >= 0.5" and not t.reached.any()
+    assert t.loc["latte", "model"].startswith("07 Latte")

@@ -19,7 +19,7 @@ images per CPU second; `peak_gflops` is one core's fp32 matrix-product rate (tor
 threads of its profile), measured in the same run. throughput_ops.csv splits the CPU time of the fastest 06 setting by
 operator kind (torch.profiler), which says where the time goes when it is not in matrix products.
 """
-import argparse, json, os, platform, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import torch
@@ -192,7 +192,7 @@ def run(smoke: bool, out: Path, models=tuple(MODELS)):
     from percep_lib.exp.envelope import environment, git_commit
     steps, warm = (2, 1) if smoke else (30, 5)
 
-    def sub(*args, timeout=900):
+    def sub(*args):
         cmd = [sys.executable, __file__, "one", *map(str, args), "--steps", str(steps), "--warm", str(warm)]
         return subprocess.Popen(cmd + (["--smoke"] if smoke else []), stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"})

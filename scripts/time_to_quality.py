@@ -40,7 +40,7 @@ from percep_lib.exp.video import MOVING_SHAPES_CLASSES, VideoScorer, video_data,
 from percep_lib.exp.scoring import Rows, Scorer, load_checkpoint
 from percep_lib.train.checkpoints import list_checkpoints
 from percep_lib.train.config import TrainConfig
-from percep_lib.train.loop import train
+from percep_lib.train.loop import read_metrics, train
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "bench"
@@ -136,8 +136,8 @@ def score_recipe(name: str, work: Path, threads: int):
     R, M, P = profile(name)
     torch.set_num_threads(threads)
     info = json.loads((work / "cpu.json").read_text())
-    stamps = {r["step"]: r["time"] for r in map(json.loads, open(work / "metrics.jsonl"))}
-    losses = [r["loss"] for r in map(json.loads, open(work / "metrics.jsonl"))]
+    log = read_metrics(work / "metrics.jsonl")
+    stamps, losses = {r["step"]: r["time"] for r in log}, [r["loss"] for r in log]
     scale = info["cpu"] / info["wall"]  # CPU seconds per wall second of the training process
     parts, _, ev = parts_data(R, M, P)
     scorer = (VideoScorer(ev, "domain", n_boot=50, seed=0) if R["model"] == "07" else

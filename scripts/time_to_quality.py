@@ -15,8 +15,8 @@ Three models, each as its experiment trains it:
   clips; finished when solid_frames >= 0.5 (issue "07 where its claims live").
 A recipe changes only the optimisation (batch, lr and its schedule, EMA decay), the width and how samples are drawn
 for scoring. Training keeps a checkpoint at evenly spaced steps; the CPU time of the training process up to each
-checkpoint is read from the wall-clock stamps of its metrics.jsonl, scaled by the process's CPU time over its wall
-time (1 thread: about 1). Each checkpoint's EMA weights draw n = 192 samples (96 clips) with paired seeds; the ground
+checkpoint is read from the process's CPU clock that metrics.jsonl records at every step, so a recipe can be scored
+while it still trains (`score` skips the checkpoints it has scored before). Each checkpoint's EMA weights draw n = 192 samples (96 clips) with paired seeds; the ground
 truth and FID on the shapes' feature network (`percep-shapes-net`, not Inception; frame FID for clips) against
 held-out images score them; the real-vs-real FID is the floor. A recipe has reached quality at its first checkpoint
 that meets its model's thresholds. Scoring time is not training time and is reported apart.
@@ -124,9 +124,11 @@ def train_recipe(name: str, work: Path, threads: int):
                       seed=0, progress=True, log_every=1, data_key=M["data_key"], p_uncond=M["p_uncond"],
                       **M["schedule"])
     c0, w0 = time.process_time(), time.time()
+    info = dict(c0=c0, t0=w0, recipe=R, threads=threads, machine=machine(), commit=git_commit(ROOT))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "cpu.json").write_text(json.dumps(info, indent=1))  # written first: a running recipe can be scored
     train(parts.new_model(), train_set, cfg, schedule=parts.schedule, conditioner=parts.conditioner)
-    info = dict(cpu=time.process_time() - c0, wall=time.time() - w0, t0=w0, recipe=R, threads=threads,
-                machine=machine(), commit=git_commit(ROOT))
+    info.update(cpu=time.process_time() - c0, wall=time.time() - w0)
     (work / "cpu.json").write_text(json.dumps(info, indent=1))
     print(f"{name}: {R['steps']} steps, {info['cpu'] / 60:.1f} CPU min, {info['wall'] / 60:.1f} min wall")
 
@@ -137,8 +139,11 @@ def score_recipe(name: str, work: Path, threads: int):
     torch.set_num_threads(threads)
     info = json.loads((work / "cpu.json").read_text())
     log = read_metrics(work / "metrics.jsonl")
-    stamps, losses = {r["step"]: r["time"] for r in log}, [r["loss"] for r in log]
-    scale = info["cpu"] / info["wall"]  # CPU seconds per wall second of the training process
+    losses = [r["loss"] for r in log]
+    if "process_cpu_s" in log[0]:  # the training process's own CPU clock at each step (also while it still runs)
+        cpu_at = {r["step"]: r["process_cpu_s"] - info["c0"] for r in log}
+    else:  # older logs: wall-clock stamps scaled by the finished process's CPU time over its wall time
+        cpu_at = {r["step"]: (r["time"] - info["t0"]) * info["cpu"] / info["wall"] for r in log}
     parts, _, ev = parts_data(R, M, P)
     scorer = (VideoScorer(ev, "domain", n_boot=50, seed=0) if R["model"] == "07" else
               Scorer(ev, "percep-shapes-net", n_boot=50, seed=0))
@@ -146,23 +151,28 @@ def score_recipe(name: str, work: Path, threads: int):
     fid = lambda r: r.get(M["fid"], r.get(f"{M['fid']}[percep-shapes-net]"))
     dest = OUT / "ttq" / f"{name}.jsonl"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    lines = []
+    # checkpoints scored before from this training run are kept, not scored again (a running recipe is scored
+    # as its checkpoints appear)
+    lines = [x for x in map(json.loads, dest.read_text().splitlines() if dest.exists() else [])
+             if x["commit"] == info["commit"] and x.get("t0", info["t0"]) == info["t0"]]
+    done = {(x["sampler"], x["train_step"]) for x in lines}
     for spec in R["score"]:
         sampler, steps = spec.split(":")
         rows = Rows(parts, scorer, seed=0, batch_size=64, sampler=sampler)
         for step, path in list_checkpoints(work / "checkpoints"):
+            if (f"{sampler} {steps}", step) in done: continue
             c0 = time.process_time()
             r = rows.add(str(step), load_checkpoint(parts, path), int(steps))
             lines.append(dict(recipe=name, model=R["model"], sampler=f"{sampler} {steps}", train_step=step,
                               images_seen=step * R["batch"],
-                              cpu_minutes=round((stamps[step] - info["t0"]) * scale / 60, 2),
+                              cpu_minutes=round(cpu_at[step] / 60, 2),
                               **{k: r[k] for k in M["finished"]}, **{f"{k}_se": r[f"{k}_se"] for k in M["finished"]},
                               fid=fid(r), fid_se=r.get(f"{M['fid']}_se"), floor_fid=fid(floor),
                               train_loss=sum(losses[max(0, step - 100):step]) / min(100, step),
                               score_cpu_s=round(time.process_time() - c0, 1), threads=info["threads"],
-                              machine=machine(), commit=info["commit"]))  # scored where it trained
+                              machine=info["machine"], commit=info["commit"], t0=info["t0"]))
             print(json.dumps(lines[-1]), flush=True)
-    dest.write_text("".join(json.dumps(x) + "\n" for x in lines))
+            dest.write_text("".join(json.dumps(x) + "\n" for x in lines))  # each scored checkpoint kept at once
 
 
 def finished(g: pd.DataFrame, model: str) -> pd.Series:

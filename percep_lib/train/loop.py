@@ -188,7 +188,7 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
         bar.update(1); bar.set_postfix(loss=f"{loss_sum:.4g}", samples_per_s=f"{sps:.1f}", refresh=False)
         if acc.is_main_process and step % config.log_every == 0:
             row = {"step": step, "loss": loss_sum, **logs_sum, "lr": lr_sched.get_last_lr()[0], "samples_per_s": sps,
-                   "time": time.time()}
+                   "time": time.time(), "process_cpu_s": time.process_time()}
             with open(metrics_path, "a") as f: f.write(json.dumps(row) + "\n")
         if step % config.checkpoint_every == 0 or step == config.max_steps:
             if not all(torch.isfinite(p).all() for p in params):

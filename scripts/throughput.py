@@ -34,36 +34,12 @@ MODELS = {"06": dict(name="06 UNet2DModel 16x32x32, 32 px", landed=dict(batch=16
 
 def model_parts(key: str, smoke: bool):
     "(model factory, dataset, conditioner, schedule, data_key, schedule fields) of a default model."
-    from percep_lib.build.builder import build_parts, train_data
-    if key == "06":
-        unet = dict(layers_per_block=1, norm_num_groups=8, attention_head_dim=8,
-                    down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                    up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-                    block_out_channels=(8, 16, 16) if smoke else (16, 32, 32))
-        P = dict(source="shapes", latents="pixels", resolution=16 if smoke else 32, n_train=256, unet=unet,
-                 learn_sigma=False)
-        sched = dict(schedule="linear", prediction_type="epsilon", T=1000)
-        parts = build_parts(P, sched)
-        return parts.new_model, train_data(P), parts.conditioner, parts.schedule, "image", sched
-    if key == "05":
-        unet = dict(layers_per_block=1, attention_head_dim=8, norm_num_groups=8,
-                    block_out_channels=(16, 32) if smoke else (32, 64, 64),
-                    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D") + (() if smoke else ("CrossAttnDownBlock2D",)),
-                    up_block_types=(() if smoke else ("CrossAttnUpBlock2D",)) + ("CrossAttnUpBlock2D", "UpBlock2D"))
-        P = dict(source="tiny", latents="pixels", resolution=16 if smoke else 32, n_train=256, unet=unet,
-                 text_dim=16 if smoke else 32)
-        sched = dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
-        parts = build_parts(P, sched)
-        return parts.new_model, train_data(P), parts.conditioner, parts.schedule, "image", sched
-    from percep_lib.exp.video import MOVING_SHAPES_CLASSES
-    from percep_lib.exp.video import video_data, video_parts
-    P = dict(source="moving_shapes", latents="pixels", resolution=16 if smoke else 32, frames=4 if smoke else 8,
-             n_train=256, n_eval=8, num_classes=MOVING_SHAPES_CLASSES,
-             latte=dict(heads=2, head_dim=8, patch_size=4, num_layers=1) if smoke else
-             dict(heads=4, head_dim=16, patch_size=4, num_layers=2))
-    sched = dict(prediction_type="v_prediction")
-    parts = video_parts(P, sched)
-    return parts.new_model, video_data(P)[0], parts.conditioner, parts.schedule, "video", sched
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from time_to_quality import RECIPES, parts_data, profile  # one description of the default models
+    R, M, P = profile({"06": "smoke", "05": "smoke-05", "07": "smoke-07"}[key] if smoke else
+                      next(n for n, r in RECIPES.items() if r["model"] == key and not n.startswith("smoke")))
+    parts, ds, _ = parts_data(R, M, dict(P, n_train=256, n_eval=8))  # the recipe's model at its default width
+    return parts.new_model, ds, parts.conditioner, parts.schedule, M["data_key"], M["schedule"]
 
 
 def flops_per_image(new_model, dataset, conditioner, schedule, data_key, batch=4) -> float:

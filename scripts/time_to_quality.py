@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from percep_lib.build.builder import build_data, build_parts
+from percep_lib.build.builder import CAPTION_UNET, SHAPES_LATTE, SHAPES_UNET, build_data, build_parts
 from percep_lib.exp.envelope import environment, git_commit
 from percep_lib.exp.video import MOVING_SHAPES_CLASSES, VideoScorer, video_data, video_parts
 from percep_lib.exp.scoring import Rows, Scorer, load_checkpoint
@@ -45,23 +45,18 @@ from percep_lib.train.loop import read_metrics, train
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "results" / "bench"
 SCHEDULE = dict(schedule="linear", prediction_type="epsilon", T=1000)  # P2's setting, as 06
-SHAPES_UNET = dict(layers_per_block=1, norm_num_groups=8, attention_head_dim=8, down_block_types=(
-    "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"))
 DATA = dict(source="shapes", latents="pixels", resolution=32, n_train=1024, n_eval=192, learn_sigma=False)
-SP_UNET = dict(layers_per_block=1, attention_head_dim=8, norm_num_groups=8, down_block_types=(
-    "DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"), up_block_types=(
-    "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"))  # the 05 default profile's UNet
 MODELS = {  # model -> its data and model settings, schedule, training data key, caption dropout, finish thresholds
     "06": dict(P=dict(DATA, unet=SHAPES_UNET), schedule=SCHEDULE, data_key="image", p_uncond=0.0,
                smoke=dict(resolution=16, n_train=64, n_eval=16), finished={"solid": 0.9}, fid="fid",
                name="06 UNet2DModel"),
-    "05": dict(P=dict(source="tiny", latents="pixels", resolution=32, text_dim=32, unet=SP_UNET, n_train=100_000,
+    "05": dict(P=dict(source="tiny", latents="pixels", resolution=32, text_dim=32, unet=CAPTION_UNET, n_train=100_000,
                       n_eval=192), schedule=dict(schedule="scaled_linear", zero_terminal_snr=True,
                                                  prediction_type="v_prediction"), data_key="image", p_uncond=0.1,
                smoke=dict(resolution=16, n_train=64, n_eval=16), finished={"solid": 0.9, "aligned": 0.7}, fid="fid",
                name="05 UNet2DConditionModel"),
     "07": dict(P=dict(source="moving_shapes", latents="pixels", resolution=32, frames=8, n_train=2048, n_eval=96,
-                      num_classes=MOVING_SHAPES_CLASSES, latte=dict(heads=4, head_dim=16, patch_size=4, num_layers=2)),
+                      num_classes=MOVING_SHAPES_CLASSES, latte=SHAPES_LATTE),
                schedule=dict(prediction_type="v_prediction"), data_key="video", p_uncond=0.0,
                smoke=dict(resolution=16, frames=4, n_train=16, n_eval=4), finished={"solid_frames": 0.5},
                fid="frame_fid", name="07 Latte"),

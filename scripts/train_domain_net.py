@@ -6,6 +6,7 @@ results/metric_checks/video/.
     python scripts/train_domain_net.py              # the shipped weights (seed 0; 3 + 3 min on 1 core)
     python scripts/train_domain_net.py --checks     # validates data/domain_net/shapes32.pt; writes results/
     python scripts/train_domain_net.py --video-checks   # validates fd_clip[percep-shapes-clip] on it; writes .../video/
+    python scripts/train_domain_net.py --monotonicity   # FID's response to failure ladders; writes .../monotonicity/
     python scripts/train_domain_net.py --n-train 3000 --epochs 1 --repeats 2 --out /tmp/net   # a quick check
 
 The network (percep_lib.eval.domain_net.ShapesNet) classifies (shape, colour), position bin and size bin of
@@ -31,7 +32,8 @@ import torch
 from percep_lib.eval.domain_net import (AUGMENT, DOMAIN_NET_NAME, FIRST_WEIGHT, ShapesNet, domain_net_accuracy,
                                         domain_training_set, fit_domain_net, load_domain_net)
 from percep_lib.eval.video import CLIP_GROUPS, CLIP_STATS, VIDEO_CORRUPTIONS, VIDEO_DOMAIN_NAME, validate_video_backbone
-from percep_lib.eval.validation import CORRUPTIONS, plot_validation, validate_backbone, validation_summary
+from percep_lib.eval.validation import (CORRUPTIONS, FAILURES, check_monotone, plot_monotone, plot_validation,
+                                       validate_backbone, validated_range, validation_summary)
 from percep_lib.exp.reports import save_results
 
 HERE = Path(__file__).resolve().parent.parent / "data"  # the shipped weights live in data/, this script in scripts/
@@ -169,6 +171,68 @@ shuffled frame order at all (the same frames, the same distance)."""
     print(df.round(4).to_string(), "\n", summary, f"\n{secs:.0f} s; written to", out)
 
 
+def x0_ladder(n: int, seed: int, ts=(100, 300, 500, 700, 900)) -> dict:
+    "A model's own failure: the shipped SP stage-1 model's x0-predictions of n real test images at several t."
+    from percep_lib.build.builder import CAPTION_UNET, build_parts, load_model
+    from percep_lib.data.shapes import ShapesDataset
+    from percep_lib.data.files import stack_samples
+    from percep_lib.schedules import add_noise, predict, x0_eps
+    P = dict(source="tiny", latents="pixels", resolution=32, text_dim=32, unet=CAPTION_UNET, n_train=16, n_eval=16)
+    parts = build_parts(P, dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction"))
+    model = load_model(parts, HERE / "sp_finetune" / "stage1_default.pt")
+    ds = ShapesDataset(n, size=32, seed=seed + 1)  # check_monotone's first test set
+    x0 = stack_samples(ds)
+    cond = parts.conditioner.encode([ds[i]["caption"] for i in range(n)])
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    out = {}
+    with torch.no_grad():
+        for t in ts:
+            tt = torch.full((n,), t)
+            x_t = add_noise(parts.schedule, x0, eps, tt)
+            out[float(t)] = x0_eps(parts.schedule, predict(model, x_t, tt, cond), x_t, tt)[0].clamp(-1, 1)
+    return {"stage-1 x0-prediction at t": (False, out)}
+
+
+def write_monotonicity(path: Path, a):
+    "FID/KID and the ground truth over failure ladders; write results/metric_checks/monotonicity/."
+    t0 = time.time()
+    levels, summary = check_monotone(n=a.mono_n, repeats=a.mono_repeats, extra=x0_ladder(a.mono_n, a.check_seed),
+                                     weights=str(path), seed=a.check_seed, threads=a.threads)
+    secs = time.time() - t0
+    cmd = command_line("--monotonicity", a, ("mono_n", "mono_repeats", "check_seed", "threads"))
+    ranges = {m: validated_range(summary, m) for m in ("fid", "kid") if summary[summary.measure == m].monotone.any()}
+    bad = summary[~summary.monotone]
+    held = sorted({r.ladder for r in summary.itertuples() if r.held_out})
+    config = dict(command=cmd, weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent)
+                  else str(path), n=a.mono_n, repeats=a.mono_repeats, seed=a.check_seed, threads=a.threads,
+                  ladders={k: dict(held_out=h, levels=list(v)) for k, (h, v, _) in FAILURES.items()},
+                  model_ladder="data/sp_finetune/stage1_default.pt: x0-predictions (v-prediction, caption-"
+                               "conditional) of the first test set's images at t = 100, 300, 500, 700, 900; one draw",
+                  criterion="distances: Spearman >= 0.9 over (real, level 1, ..., level 5); ground-truth rates: fall "
+                            "and never rise by more than 0.05 from one level to the next",
+                  validated_range={k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ranges.items()},
+                  held_out=held, seconds=round(secs, 1), torch=torch.__version__, python=platform.python_version())
+    levels.to_csv(CHECKS / "monotonicity_levels.csv", index=False)
+    words = ("every measure is monotone on every ladder" if bad.empty else "not monotone: " + "; ".join(
+        f"{r.measure} on {r.ladder} (Spearman {r.spearman:.2f})" for r in bad.itertuples()))
+    notes = f"""**Verdict.** {words}. Validated ranges (the floor up to the largest value on a monotone ladder):
+{"; ".join(f"`{k}` {lo:.3g} to {hi:.3g}" for k, (lo, hi) in ranges.items())} at n = {a.mono_n}.
+
+Made by `{cmd}` in {secs / 60:.1f} min on {a.threads} torch thread(s). Each level compares {a.mono_n} real reference
+images with {a.mono_n} test images carrying the failure (`percep_lib.eval.validation.FAILURES`), mean over
+{a.mono_repeats} draws (the model ladder: one draw); `solid` and `outline_iou` are the ground truth of the same test
+images. `spearman` is the rank correlation of each measure with the severity, over the real set (severity 0) and the
+five levels. Held out from every design choice (criterion, levels, backbone): {", ".join(held)}. Per-level values:
+`monotonicity_levels.csv`."""
+    out = save_results("monotonicity", summary, profile="default", backbone=f"{DOMAIN_NET_NAME} ({path.name})",
+                       seed=a.check_seed, config=config, figures={"monotonicity": plot_monotone(levels, summary)},
+                       title="Does FID on the shapes net grow with each failure the models make?", notes=notes,
+                       root=CHECKS, overwrite=True)
+    (out / "levels.csv").write_text((CHECKS / "monotonicity_levels.csv").read_text())
+    (CHECKS / "monotonicity_levels.csv").unlink()
+    print(summary.round(3).to_string(), "\n", words, f"\n{secs:.0f} s; written to", out)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-train", type=int, default=24_000, help="training images")
@@ -188,6 +252,11 @@ def main():
     p.add_argument("--video-ns", type=int, nargs="+", default=[96, 192],
                    help="sample sizes (clips) of the video validation")
     p.add_argument("--frames", type=int, default=8, help="frames per clip in the video validation")
+    p.add_argument("--monotonicity", action="store_true",
+                   help="no training: FID/KID over failure ladders on the weights in --out; writes "
+                        "results/metric_checks/monotonicity/")
+    p.add_argument("--mono-n", type=int, default=192, help="images per set in the monotonicity check")
+    p.add_argument("--mono-repeats", type=int, default=3, help="draws per level in the monotonicity check")
     p.add_argument("--out", type=Path, default=HERE / "domain_net", help="output folder")
     a = p.parse_args()
     a.defaults = {k: p.get_default(k) for k in vars(a)}
@@ -195,6 +264,7 @@ def main():
     path = a.out / "shapes32.pt"
     if a.checks: return write_checks(path, a)
     if a.video_checks: return write_video_checks(path, a)
+    if a.monotonicity: return write_monotonicity(path, a)
     t0 = time.time()
     net = fit_domain_net(n_train=a.n_train, epochs=a.epochs, seed=a.seed)
     train_s = time.time() - t0

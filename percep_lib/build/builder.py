@@ -23,8 +23,9 @@ from ..train.checkpoints import list_checkpoints, load_weights
 from ..train.config import TrainConfig
 
 # %% auto #0
-__all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'build_model', 'build_conditioner', 'Parts', 'model_spec', 'shapes_conditioner',
-           'build_parts', 'vae_codec', 'EvalSet', 'train_data', 'build_data', 'stage_config', 'load_model']
+__all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'SHAPES_UNET', 'CAPTION_UNET', 'SHAPES_LATTE', 'build_model', 'build_conditioner',
+           'Parts', 'model_spec', 'shapes_conditioner', 'build_parts', 'vae_codec', 'EvalSet', 'train_data',
+           'build_data', 'stage_config', 'load_model']
 
 # %% ../../nbs/build/00_builder.ipynb #fdd8d2da
 def _target(spec: dict, what: str):
@@ -111,6 +112,16 @@ def model_spec(P: dict, # profile settings: source, latents, resolution; unet, t
         return dict(target="diffusers.UNet2DModel", kwargs=dict(
             sample_size=P["resolution"], in_channels=3, out_channels=out_ch, **P["unet"]))
     raise ValueError(f"unknown source {P['source']!r}; choose 'tiny', 'sd21' or one of {UNCONDITIONAL}")
+
+# %% ../../nbs/build/00_builder.ipynb #2a2b3ee6
+SHAPES_UNET = dict(layers_per_block=1, norm_num_groups=8, attention_head_dim=8, down_block_types=(
+    "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"))
+# 06: UNet2DModel (P2's unconditional eps-prediction setting), self-attention at the lowest level (8 px of 32)
+CAPTION_UNET = dict(layers_per_block=1, attention_head_dim=8, norm_num_groups=8, block_out_channels=(32, 64, 64),
+                    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"))
+# 05: UNet2DConditionModel with cross-attention at 8 and 16 px (at 8 px alone most squares and triangles came out round)
+SHAPES_LATTE = dict(heads=4, head_dim=16, patch_size=4, num_layers=2)  # 07: Latte, width 64, 64 patches per 32-px frame
 
 # %% ../../nbs/build/00_builder.ipynb #97b4052f
 def _tiny_vae(P: dict, seed: int) -> AutoencoderKL:

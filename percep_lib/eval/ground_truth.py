@@ -39,7 +39,7 @@ def _orientation(dx: np.ndarray, dy: np.ndarray, shape: str) -> float:
     return (np.angle(m) - math.pi) / 4 if k == 4 else np.angle(m) / 3 + math.pi / 2
 
 # %% ../../nbs/eval/02_ground_truth.ipynb #9bf27131
-SOLID_TOL = dict(fg=0.25, pure=0.15, uniform=0.9, edge=1.5, holes=0.02, min_area=4)  # thresholds of `analyze_shape`
+SOLID_TOL = dict(fg=0.25, pure=0.15, uniform=0.9, edge=1.5, holes=0.02, min_area=4, background=0.95)  # `analyze_shape`
 
 def analyze_shape(img: np.ndarray | Tensor, # one image: (3,H,W) tensor in [-1,1] or (H,W,3) array in [0,1]
                   background=BACKGROUND, # RGB in [0, 1]
@@ -50,7 +50,8 @@ def analyze_shape(img: np.ndarray | Tensor, # one image: (3,H,W) tensor in [-1,1
          else np.asarray(img, np.float32))
     H, W, _ = a.shape
     bg = np.asarray(background, np.float32)
-    out = dict(solid=False, n_components=0, area=0.0, uniform=0.0, edge=np.inf, holes=0.0, color=-1, color_dist=np.inf,
+    out = dict(solid=False, n_components=0, area=0.0, uniform=0.0, edge=np.inf, holes=0.0, background=0.0, color=-1,
+               color_dist=np.inf,
                shape=-1, iou=0.0, cx=np.nan, cy=np.nan, size=np.nan)
     fg0 = np.abs(a - bg).max(-1) > tol["fg"]
     if fg0.sum() < tol["min_area"]: return out
@@ -68,6 +69,8 @@ def analyze_shape(img: np.ndarray | Tensor, # one image: (3,H,W) tensor in [-1,1
     out["uniform"] = float(pure_fg[interior].mean()) if interior.any() else 0.0
     out["edge"] = float((~pure_fg & ~pure_bg).sum()) / max(boundary, 1.0)
     out["holes"] = float(ndimage.binary_fill_holes(fg).sum() - area) / area
+    away = ~ndimage.binary_dilation(fg0, iterations=2)  # more than two pixels from anything drawn
+    out["background"] = float(pure_bg[away].mean()) if away.any() else 0.0
     pal = np.asarray(list(PALETTE.values()), np.float32)
     dist = np.abs(pal - rgb).max(-1)
     out.update(color=int(dist.argmin()), color_dist=float(dist.min()))
@@ -82,7 +85,7 @@ def analyze_shape(img: np.ndarray | Tensor, # one image: (3,H,W) tensor in [-1,1
     k = int(np.argmax(ious))
     out.update(shape=k, iou=float(ious[k]), cx=float(cx), cy=float(cy), size=math.sqrt(area / AREA[SHAPES[k]]) / W)
     out["solid"] = bool(n_comp == 1 and out["holes"] <= tol["holes"] and out["uniform"] >= tol["uniform"]
-                        and out["edge"] <= tol["edge"])
+                        and out["edge"] <= tol["edge"] and out["background"] >= tol["background"])
     return out
 
 # %% ../../nbs/eval/02_ground_truth.ipynb #d33e4b0a

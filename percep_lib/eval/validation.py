@@ -10,13 +10,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from scipy import stats
 from ..data.shapes import PALETTE, ShapesDataset, render_shapes, to_model_range
 from ..data.files import stack_samples
 from .domain_net import DOMAIN_NET_NAME
 from .fidelity import fidelity_metrics
+from .ground_truth import shape_metrics
 
 # %% auto #0
-__all__ = ['CORRUPTIONS', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone', 'validation_summary', 'plot_validation']
+__all__ = ['CORRUPTIONS', 'FAILURES', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone', 'validation_summary',
+           'plot_validation', 'add_noise', 'shape_mask', 'ragged', 'extra_blobs', 'check_monotone', 'validated_range',
+           'plot_monotone']
 
 # %% ../../nbs/eval/03_validation.ipynb #2b2f4d2c
 def gaussian_blur(x: Tensor, # (N, C, H, W) images
@@ -166,5 +170,136 @@ def plot_validation(df: pd.DataFrame, # from `validate_backbone` or `validate_vi
            xlabel=f"{dist.upper()} / real-vs-real floor (log)",
            title=f"{df.backbone.iloc[0]}: imperceptible changes <= 2x (dashed), visible >= 3x (dotted)")
     ax.invert_yaxis(); ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/eval/03_validation.ipynb #3627b186
+def add_noise(x: Tensor, # images in [-1, 1]
+              sd: float, # standard deviation in [0, 1] intensity units
+              g: torch.Generator, block: int = 1) -> Tensor: # block > 1: one draw per block x block patch
+    "Gaussian noise per pixel (or per square patch, the same in every pixel of it), added and clipped to [0, 1]."
+    n, c, h, w = x.shape
+    z = torch.randn((n, c, h // block, w // block), generator=g) * sd
+    if block > 1: z = z.repeat_interleave(block, 2).repeat_interleave(block, 3)
+    return map_levels(x, lambda u: u + z)
+
+def shape_mask(x: Tensor) -> Tensor: # (N, 1, H, W) bool
+    "The pixels of a clean shapes image that are not background (the domain's background is black)."
+    return (x > -1).any(1, keepdim=True)
+
+def ragged(x: Tensor, # clean shapes images in [-1, 1]
+           p: float, # probability that a pixel of the outline band flips to the other side
+           g: torch.Generator) -> Tensor:
+    "Ragged outlines: each pixel within one pixel of the boundary (either side) takes the other side's colour with probability p."
+    m = shape_mask(x).float()
+    band = (F.max_pool2d(m, 3, 1, 1) - (-F.max_pool2d(-m, 3, 1, 1))) > 0  # dilation minus erosion
+    colour = (x * m).sum((2, 3), keepdim=True) / m.sum((2, 3), keepdim=True).clamp(min=1)
+    flip = band & (torch.rand(m.shape, generator=g) < p)
+    return torch.where(flip, torch.where(m > 0, torch.full_like(x, -1.0), colour.expand_as(x)), x)
+
+def extra_blobs(ds: ShapesDataset, # the dataset the images come from
+                p: float, # fraction of the images that get one extra small disc
+                seed: int = 0) -> Tensor:
+    "The images of `ds` with a random fraction `p` given a second, small disc (radius 0.08 of the side) in a random colour."
+    g = np.random.default_rng(seed)
+    pick, cols = g.random(len(ds)) < p, g.integers(len(PALETTE), size=len(ds))
+    where = g.uniform(0.1, 0.9, size=(len(ds), 2))
+    out = []
+    for i in range(len(ds)):
+        items = [ds.params(i)]
+        if pick[i]:
+            rgb = list(PALETTE.values())[cols[i]]
+            items.append(dict(shape="circle", rgb=rgb, cx=float(where[i, 0]), cy=float(where[i, 1]), r=0.08, angle=0.0))
+        out.append(to_model_range(render_shapes(items, ds.size, ds.background, ds.antialias)))
+    return torch.stack(out)
+
+FAILURES = {  # failure -> (held out?, severity levels, f(test images, their ShapesDataset, generator, level) -> images)
+    "pixel noise": (False, (0.025, 0.05, 0.1, 0.2, 0.4), lambda x, ds, g, v: add_noise(x, v, g)),
+    "4x4 patch noise": (False, (0.025, 0.05, 0.1, 0.2, 0.4), lambda x, ds, g, v: add_noise(x, v, g, block=4)),
+    "grey background": (False, (0.05, 0.1, 0.2, 0.3, 0.5),
+                        lambda x, ds, g, v: torch.where(shape_mask(x), x, torch.full_like(x, 2 * v - 1))),
+    "noisy background": (False, (0.025, 0.05, 0.1, 0.2, 0.4),
+                         lambda x, ds, g, v: torch.where(shape_mask(x), x, add_noise(x, v, g))),
+    "ragged outline": (True, (0.1, 0.2, 0.4, 0.6, 0.8), lambda x, ds, g, v: ragged(x, v, g)),
+    "extra blobs": (True, (0.1, 0.25, 0.5, 0.75, 1.0),
+                    lambda x, ds, g, v: extra_blobs(ds, v, seed=int(torch.randint(2**31, (1,), generator=g)))),
+}
+
+# %% ../../nbs/eval/03_validation.ipynb #87f3dd81
+def check_monotone(n: int = 192, # images in the reference and in each test set
+                   failures: dict | None = None, # as FAILURES (the default)
+                   extra: dict | None = None, # more ladders, given as images: name -> (held out?, {level: (n, 3, H, W)})
+                   repeats: int = 3, # independent draws of both sets per level
+                   feature_extractor: str = DOMAIN_NET_NAME, weights: str | None = None, size: int = 32,
+                   seed: int = 0, device: str | None = None, threads: int | None = 1,
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(one row per ladder and level: FID, KID, solid, outline IoU; one row per ladder and measure: Spearman, monotone)."
+    failures = FAILURES if failures is None else failures
+    fid, kid = f"fid[{feature_extractor}]", f"kid_mean[{feature_extractor}]"
+    vals = {}
+    for r in range(repeats):
+        s = seed + 2 * r
+        ref, test_ds = stack_samples(ShapesDataset(n, size=size, seed=s)), ShapesDataset(n, size=size, seed=s + 1)
+        test = stack_samples(test_ds)
+        sets = [("real vs real (floor)", False, 0.0, test)]
+        for name, (held, levels, f) in failures.items():
+            sets += [(name, held, v, f(test, test_ds, torch.Generator().manual_seed(s * 7919 + j), v))
+                     for j, v in enumerate(levels)]
+        if r == 0:  # image ladders given by the caller are one draw
+            sets += [(name, held, v, imgs) for name, (held, ladder) in (extra or {}).items() for v, imgs in ladder.items()]
+        for name, held, v, imgs in sets:
+            m = fidelity_metrics(ref, imgs, feature_extractor, isc=False, kid_subsets=1, seed=s, device=device,
+                                 threads=threads, weights=weights)
+            gt = shape_metrics(imgs)
+            vals.setdefault((name, held, v), []).append((m[fid], m[kid], gt["solid"], gt["outline_iou"]))
+    se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    rows = [dict(ladder=name, held_out=held, severity=v, fid=float(np.mean(a[:, 0])), fid_se=se(a[:, 0]),
+                 kid=float(np.mean(a[:, 1])), kid_se=se(a[:, 1]), solid=float(np.mean(a[:, 2])),
+                 outline_iou=float(np.mean(a[:, 3])), repeats=len(a), n=n, backbone=feature_extractor)
+            for (name, held, v), a in ((k, np.array(v)) for k, v in vals.items())]
+    levels = pd.DataFrame(rows)
+    floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
+    summary = []
+    for name, g in levels[levels.ladder != "real vs real (floor)"].groupby("ladder", sort=False):
+        for measure, sign in (("fid", 1), ("kid", 1), ("solid", -1), ("outline_iou", -1)):
+            # the real set is the ladder's level 0
+            x = np.r_[0.0, g.severity.to_numpy()]
+            y = np.r_[floor[measure], g[measure].to_numpy()]
+            rho = float(stats.spearmanr(x, y).statistic) if np.ptp(y) > 0 else 0.0
+            if sign > 0: ok, rule = rho >= 0.9, "Spearman >= 0.9"  # a distance must rank every level
+            else:  # a ground-truth rate may saturate (all levels at 0 ties): it must never rise, and fall overall
+                ok, rule = bool((np.diff(y) <= 0.05).all() and y[-1] < y[0]), "falls, never rises > 0.05"
+            summary.append(dict(ladder=name, held_out=bool(g.held_out.iloc[0]), measure=measure, spearman=rho,
+                                monotone=bool(ok), rule=rule, low=float(y.min()), high=float(y.max()),
+                                levels=len(g), n=n, backbone=feature_extractor))
+    return levels, pd.DataFrame(summary)
+
+def validated_range(summary: pd.DataFrame, # the second table of `check_monotone`
+                    measure: str = "fid") -> tuple[float, float]:
+    "(lowest, highest) value of `measure` on the ladders where it was monotone: the range it may rank in."
+    ok = summary[(summary.measure == measure) & summary.monotone]
+    if ok.empty: raise ValueError(f"{measure} is monotone on no ladder: it has no validated range")
+    return float(ok.low.min()), float(ok.high.max())
+
+# %% ../../nbs/eval/03_validation.ipynb #bedb2a08
+def plot_monotone(levels: pd.DataFrame, # the first table of `check_monotone`
+                  summary: pd.DataFrame): # the second
+    "FID / floor (log) and the ground truth `solid` over each ladder's severity, marked where a measure is not monotone."
+    import matplotlib.pyplot as plt
+    floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
+    lad = [l for l in dict.fromkeys(levels.ladder) if l != "real vs real (floor)"]
+    fig, axes = plt.subplots(2, len(lad), figsize=(2.1 * len(lad), 4.2), squeeze=False)
+    for j, name in enumerate(lad):
+        g = levels[levels.ladder == name]
+        x = np.r_[0.0, g.severity]
+        ok = summary[(summary.ladder == name)].set_index("measure").monotone
+        for ax, m, y in ((axes[0, j], "fid", np.r_[floor.fid, g.fid] / floor.fid), (axes[1, j], "solid",
+                                                                                    np.r_[floor.solid, g.solid])):
+            ax.plot(x, y, "o-", color="C0" if ok.get(m, True) else "C3", ms=3)
+            ax.set_title(f"{name}{' (held out)' if g.held_out.iloc[0] else ''}" if m == "fid" else "", fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[0, j].set_yscale("log"); axes[1, j].set_ylim(-0.05, 1.05); axes[1, j].set_xlabel("severity", fontsize=8)
+    axes[0, 0].set_ylabel("FID / floor (log)", fontsize=8); axes[1, 0].set_ylabel("solid", fontsize=8)
+    fig.suptitle(f"{levels.backbone.iloc[0]}, n = {levels.n.iloc[0]}: red = not monotone", fontsize=9)
     fig.tight_layout()
     return fig

@@ -6,12 +6,15 @@
 from __future__ import annotations
 import math
 from typing import Sequence
-import pandas as pd
+import numpy as np, pandas as pd
+from scipy import stats
+from ..eval.fidelity import frechet_distance
 
 # %% auto #0
 __all__ = ['LOWER_IS_BETTER', 'over_seeds', 'paired_over_seeds', 'pick', 'compare', 'verdict_lines', 'in_words', 'loss_trend',
            'rerun_moves', 'with_se', 'verdict_sentence', 'loss_sentence', 'unfinished_sentence', 'mean_spread',
-           'versus', 'seed_table']
+           'versus', 'seed_table', 'paired_seeds', 'mcnemar', 'paired_bootstrap_fid', 'tost', 'preconditions',
+           'powered_verdict', 'in_range']
 
 # %% ../../nbs/exp/02_stats.ipynb #321efabc
 def _where(t: pd.DataFrame, where: dict) -> pd.DataFrame:
@@ -97,11 +100,11 @@ def verdict_lines(cmp: pd.DataFrame, # from `compare`
 LOWER_IS_BETTER = ("fid", "kid", "fvd", "fd_clip", "frame_fid", "mse", "loss", "motion_jerk_px")
 
 def in_words(metric: str, # a column name, e.g. "frame_fid" or "fid[percep-shapes-net]"
-             verdict: str) -> str: # "tie", "higher" or "lower" (from `compare` or `paired_over_seeds`)
+             verdict: str) -> str: # "tie", "higher", "lower" (`compare`, `paired_over_seeds`, `powered_verdict`) or "underpowered"
     "'ties', 'better' or 'worse': the verdict read with the metric's direction (`LOWER_IS_BETTER`)."
-    if verdict not in ("tie", "higher",
-                       "lower"): raise ValueError(f"verdict must be 'tie', 'higher' or 'lower', not {verdict!r}")
-    if verdict == "tie": return "ties"
+    if verdict not in ("tie", "higher", "lower", "underpowered"):
+        raise ValueError(f"verdict must be 'tie', 'higher', 'lower' or 'underpowered', not {verdict!r}")
+    if verdict in ("tie", "underpowered"): return {"tie": "ties", "underpowered": "underpowered"}[verdict]
     lower = metric.split("[")[0].split("@")[0] in LOWER_IS_BETTER
     return "better" if (verdict == "lower") == lower else "worse"
 
@@ -191,3 +194,118 @@ def seed_table(rows: pd.DataFrame, # one row per (configuration, seed), with `_s
     if real is None: return t
     real = mean_spread(real, real_keys, [m for m in metrics if m in real], of="se")
     return pd.concat([real, t], ignore_index=True)[list(t.columns)].fillna("—")
+
+# %% ../../nbs/exp/02_stats.ipynb #a92c61ff
+def paired_seeds(a: Sequence[float], # the tested configuration's value per training seed
+                 b: Sequence[float], # the reference's, in the same seed order
+                 ) -> dict:
+    "Paired over training seeds: mean difference a - b, its SE and the two-sided p of scipy's paired t-test."
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1: raise ValueError(f"a {a.shape} and b {b.shape} must be 1-d, one value per seed")
+    d, n = a - b, len(a)
+    if n < 2: return dict(diff=float(d.mean()) if n else math.nan, diff_se=math.nan, p_value=math.nan, n=n,
+                          test="paired t over seeds (needs >= 2 seeds)")
+    se = float(d.std(ddof=1) / math.sqrt(n))
+    p = float(stats.ttest_rel(a, b).pvalue) if se > 0 else float(d.mean() == 0)  # no spread: exact
+    return dict(diff=float(d.mean()), diff_se=se, p_value=p, n=n, test="paired t over seeds")
+
+# %% ../../nbs/exp/02_stats.ipynb #fd88c576
+def mcnemar(a: Sequence[bool], # per sample: did the tested model's sample i pass (e.g. `solid`)?
+            b: Sequence[bool], # the reference's sample i, drawn from the same seed (and caption)
+            ) -> dict:
+    "Paired rates: a's rate minus b's, its paired SE, and McNemar's exact p (scipy's binomial test on the discordant pairs)."
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"a {a.shape} and b {b.shape} must be 1-d and of one length (sample i of both from one seed)")
+    n, only_a, only_b = len(a), int((a & ~b).sum()), int((~a & b).sum())
+    diff = (only_a - only_b) / n
+    se = math.sqrt(max((only_a + only_b) / n - diff ** 2, 0.0) / n)  # SE of the mean of d_i in {-1, 0, 1}
+    p = float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    return dict(diff=diff, diff_se=se, p_value=p, n=n, discordant=only_a + only_b, test="McNemar exact (paired)")
+
+# %% ../../nbs/exp/02_stats.ipynb #64011962
+def paired_bootstrap_fid(real: np.ndarray, # (N, D) reference features
+                         a: np.ndarray, # (M, D) features of the tested model's samples
+                         b: np.ndarray, # (M, D) features of the reference model's samples: row i from a's seed i
+                         n_boot: int = 200, seed: int = 0) -> dict:
+    "FID(a) - FID(b) with a paired bootstrap: sample rows resampled together in a and b, the reference resampled too."
+    real, a, b = (np.asarray(f, dtype=np.float64) for f in (real, a, b))
+    if a.shape != b.shape: raise ValueError(f"a {a.shape} and b {b.shape} must pair row for row (the same seeds)")
+    g = np.random.default_rng(seed)
+    diff = frechet_distance(real, a) - frechet_distance(real, b)
+    boot = []
+    for _ in range(n_boot):
+        r, q = g.integers(0, len(a), len(a)), g.integers(0, len(real), len(real))
+        boot.append(frechet_distance(real[q], a[r]) - frechet_distance(real[q], b[r]))
+    boot = np.asarray(boot)
+    tail = min((boot <= 0).sum(), (boot >= 0).sum())
+    p = min(1.0, 2 * (tail + 1) / (n_boot + 1))  # two-sided; at best 2 / (n_boot + 1)
+    return dict(diff=float(diff), diff_se=float(boot.std(ddof=1)), p_value=float(p), n=len(a),
+                test=f"paired bootstrap ({n_boot})")
+
+# %% ../../nbs/exp/02_stats.ipynb #563332b2
+def tost(diff: float, diff_se: float, # a difference and its standard error
+         bound: float) -> float: # the equivalence margin: |true difference| < bound is "no effect"
+    "p of the two one-sided tests (normal approximation) that the difference lies within ±bound; small p: equivalent."
+    if not bound > 0: raise ValueError(f"bound must be > 0, not {bound}")
+    if not diff_se > 0: return float(abs(diff) >= bound)
+    return float(max(stats.norm.sf((diff + bound) / diff_se), stats.norm.cdf((diff - bound) / diff_se)))
+
+# %% ../../nbs/exp/02_stats.ipynb #df9596a7
+def preconditions(moves: tuple | None, # (the treatment's held-out own-loss change, its paired SE); None: not measured
+                  finished: tuple | None, # (the baseline's ground-truth rate, the domain's threshold), e.g. (solid, 0.9)
+                  headroom: tuple | None, # (baseline metric, real-vs-real floor, the paper's relative effect, SE of a
+                                          # difference at this n), for a lower-is-better distance
+                  control: tuple | None, # (difference, SE) of the positive control on this metric at this n
+                  k: float = 2.0) -> pd.DataFrame: # standard errors each must clear
+    "The three preconditions of a powered verdict, one row each: what was measured, what was needed, whether it holds."
+    rows = []
+    if moves is None: rows.append(("own objective moves", "not measured", f"falls > {k:g} SE", False))
+    else:
+        d, se = moves
+        rows.append(("own objective moves", f"{d:+.3g} ± {se:.2g}", f"falls > {k:g} SE", bool(d < -k * se)))
+    if finished is None: rows.append(("baseline finished", "not measured", "a ground-truth threshold", False))
+    else:
+        v, need = finished
+        rows.append(("baseline finished", f"{v:.3g}", f">= {need:g}", bool(v >= need)))
+    if headroom is None: rows.append(("headroom", "not measured", f"paper's effect > {k:g} SE", False))
+    else:
+        m, floor, rel, se = headroom
+        effect = rel * max(m - floor, 0.0)  # the paper's relative change of the part above the floor
+        rows.append(("headroom", f"paper's effect {effect:.3g} ({rel:.0%} of {m:.3g} - floor {floor:.3g})",
+                     f"> {k:g} x SE {se:.2g}", bool(effect > k * se)))
+    if control is None: rows.append(("positive control separates", "not measured", f"> {k:g} SE", False))
+    else:
+        d, se = control
+        rows.append(("positive control separates", f"{d:+.3g} ± {se:.2g}", f"|diff| > {k:g} SE", bool(abs(d) > k * se)))
+    return pd.DataFrame(rows, columns=["precondition", "measured", "needed", "holds"])
+
+# %% ../../nbs/exp/02_stats.ipynb #b604341d
+def powered_verdict(metric: str, # the compared column (its direction from `LOWER_IS_BETTER`)
+                    test: dict, # a paired test's result: diff, diff_se, p_value (`paired_seeds`, `mcnemar`, ...)
+                    pre: pd.DataFrame, # from `preconditions`
+                    alpha: float = 0.05, # the paired test's level
+                    bound: float | None = None) -> dict: # an equivalence margin: also report TOST's p
+    "A verdict row: 'lower' / 'higher' at p < alpha, 'tie' otherwise, 'underpowered' if any precondition fails."
+    failed = pre.loc[~pre.holds, "precondition"].tolist()
+    if failed: verdict = "underpowered"
+    elif test["p_value"] < alpha: verdict = "lower" if test["diff"] < 0 else "higher"
+    else: verdict = "tie"
+    rule = (f"{test.get('test', 'paired test')} at p < {alpha:g}, with every precondition holding"
+            + (f"; failed: {', '.join(failed)}" if failed else ""))
+    out = dict(metric=metric, diff=test["diff"], diff_se=test["diff_se"], p_value=test["p_value"],
+               underpowered=bool(failed), verdict=verdict, words=in_words(metric, verdict), rule=rule)
+    if bound is not None: out["tost_p"] = tost(test["diff"], test["diff_se"], bound)
+    return out
+
+# %% ../../nbs/exp/02_stats.ipynb #1dfa23c4
+def in_range(t: pd.DataFrame, # a results table
+             ranges: dict) -> pd.DataFrame: # metric column -> (low, high): the values its check on the domain covered
+    "`t` with `<metric>_in_range` for each validated metric it has, and `in_range`: every such metric inside its range."
+    out, flags = t.copy(), []
+    for m, (lo, hi) in ranges.items():
+        if m not in out: continue
+        out[f"{m}_in_range"] = out[m].between(lo, hi) | out[m].isna()
+        flags.append(f"{m}_in_range")
+    out["in_range"] = out[flags].all(axis=1) if flags else True
+    return out

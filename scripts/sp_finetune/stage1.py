@@ -16,7 +16,7 @@ from pathlib import Path
 import torch, yaml
 from percep_lib.train.checkpoints import load_weights
 from percep_lib.data.shapes import ShapesDataset
-from percep_lib.build.builder import build_data, build_model, build_parts, load_model, model_spec
+from percep_lib.build.builder import CAPTION_UNET, build_data, build_model, build_parts, load_model, model_spec
 from percep_lib.exp.stages import generate, save_model
 from percep_lib.exp.scoring import Scorer
 from percep_lib.exp.envelope import environment, git_commit, pin_determinism
@@ -27,9 +27,7 @@ ROOT = HERE.parent.parent
 PHASES = [HERE / "stage1_phase1.yaml", HERE / "stage1_phase2.yaml"]
 WEIGHTS = HERE / "stage1_default.pt"
 SCHEDULE = dict(schedule="scaled_linear", zero_terminal_snr=True, prediction_type="v_prediction")
-UNET = dict(layers_per_block=1, attention_head_dim=8, norm_num_groups=8, block_out_channels=[32, 64, 64],
-            down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-            up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"])  # the 05 default profile's UNet
+UNET = CAPTION_UNET  # the 05 default profile's UNet
 
 
 def profile():

@@ -151,6 +151,7 @@ def score_recipe(name: str, work: Path, threads: int):
     lines = [x for x in map(json.loads, dest.read_text().splitlines() if dest.exists() else [])
              if x["commit"] == info["commit"] and x.get("t0", info["t0"]) == info["t0"]]
     done = {(x["sampler"], x["train_step"]) for x in lines}
+    score_commit = git_commit(ROOT)  # the scoring code (the ground truth, the sampler) may be newer than training's
     for spec in R["score"]:
         sampler, steps = spec.split(":")
         rows = Rows(parts, scorer, seed=0, batch_size=64, sampler=sampler)
@@ -165,7 +166,8 @@ def score_recipe(name: str, work: Path, threads: int):
                               fid=fid(r), fid_se=r.get(f"{M['fid']}_se"), floor_fid=fid(floor),
                               train_loss=sum(losses[max(0, step - 100):step]) / min(100, step),
                               score_cpu_s=round(time.process_time() - c0, 1), threads=info["threads"],
-                              machine=info["machine"], commit=info["commit"], t0=info["t0"]))
+                              machine=info["machine"], commit=info["commit"], t0=info["t0"],
+                              score_commit=score_commit))
             print(json.dumps(lines[-1]), flush=True)
             dest.write_text("".join(json.dumps(x) + "\n" for x in lines))  # each scored checkpoint kept at once
 

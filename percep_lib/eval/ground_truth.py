@@ -12,7 +12,7 @@ from ..data.shapes import SHAPES, PALETTE, BACKGROUND, AREA
 from .domain_net import SIZE_RANGE
 
 # %% auto #0
-__all__ = ['SOLID_TOL', 'analyze_shape', 'analyze_shapes', 'binomial_se', 'shape_metrics']
+__all__ = ['SOLID_TOL', 'analyze_shape', 'analyze_shapes', 'binomial_se', 'sample_hits', 'shape_metrics']
 
 # %% ../../nbs/eval/02_ground_truth.ipynb #09456af8
 def _templates(shape: str, cx: float, cy: float, r: float, n: int, angles: np.ndarray) -> np.ndarray:
@@ -104,6 +104,21 @@ def binomial_se(p: float, # an observed rate in [0, 1]
     "Standard error of a binomial rate, sqrt(p (1 - p) / n); NaN when n is 0."
     return math.sqrt(p * (1 - p) / n) if n > 0 else math.nan
 
+# %% ../../nbs/eval/02_ground_truth.ipynb #83aac9f5
+def sample_hits(r: dict, # `analyze_shapes` of the images
+                asked: dict | None = None, # {"shape": (N,) SHAPES indices, "color": (N,) PALETTE indices}
+                min_iou: float = 0.7, # outline IoU needed to count as the class
+               ) -> dict[str, np.ndarray]:
+    "Per sample, as (N,) bools: solid and, given what was asked, shape_acc, color_acc and aligned (the paired tests' input)."
+    ok = r["solid"]
+    out = {"solid": ok}
+    if asked is not None:
+        s, c = np.asarray(asked["shape"]), np.asarray(asked["color"])
+        shape_ok = ok & (r["shape"] == s) & (r["iou"] >= min_iou)
+        color_ok = ok & (r["color"] == c)
+        out.update(aligned=shape_ok & color_ok, shape_acc=shape_ok, color_acc=color_ok)
+    return out
+
 # %% ../../nbs/eval/02_ground_truth.ipynb #7a7ea690
 def shape_metrics(images: Tensor, # (N, 3, H, W) generated images in [-1, 1]
                   asked: dict | None = None, # {"shape": (N,) SHAPES indices, "color": (N,) PALETTE indices}
@@ -114,15 +129,11 @@ def shape_metrics(images: Tensor, # (N, 3, H, W) generated images in [-1, 1]
                  ) -> dict:
     "Ground-truth quality on the shapes domains: solid fraction, class/colour alignment (binomial `_se`), coverage."
     r = analyze_shapes(images, background, tol)
-    ok = r["solid"]
+    hits = sample_hits(r, asked, min_iou)
+    ok = hits["solid"]
     n = len(ok)
-    out = {"n": n, "solid": float(ok.mean()), "outline_iou": float(r["iou"][ok].mean()) if ok.any() else 0.0}
-    if asked is not None:
-        s, c = np.asarray(asked["shape"]), np.asarray(asked["color"])
-        shape_ok = ok & (r["shape"] == s) & (r["iou"] >= min_iou)
-        color_ok = ok & (r["color"] == c)
-        out.update(shape_acc=float(shape_ok.mean()), color_acc=float(color_ok.mean()),
-                   aligned=float((shape_ok & color_ok).mean()))
+    out = {"n": n, "outline_iou": float(r["iou"][ok].mean()) if ok.any() else 0.0,
+           **{k: float(v.mean()) for k, v in hits.items()}}
     out.update({f"{k}_se": binomial_se(out[k], n) for k in ("solid", "aligned", "shape_acc", "color_acc") if k in out})
     pos = np.stack([r["cx"][ok], r["cy"][ok]], -1)
     pbin = np.clip((pos * grid).astype(int), 0, grid - 1)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/eval/03_validation.ipynb #b8aed0ad
 from __future__ import annotations
-import math
+import json, math
 import numpy as np
 import pandas as pd
 import torch
@@ -20,7 +20,7 @@ from .ground_truth import shape_metrics
 # %% auto #0
 __all__ = ['CORRUPTIONS', 'FAILURES', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone', 'validation_summary',
            'plot_validation', 'add_noise', 'shape_mask', 'ragged', 'extra_blobs', 'check_monotone', 'validated_range',
-           'plot_monotone']
+           'plot_monotone', 'validated_ranges']
 
 # %% ../../nbs/eval/03_validation.ipynb #2b2f4d2c
 def gaussian_blur(x: Tensor, # (N, C, H, W) images
@@ -200,16 +200,19 @@ def ragged(x: Tensor, # clean shapes images in [-1, 1]
 def extra_blobs(ds: ShapesDataset, # the dataset the images come from
                 p: float, # fraction of the images that get one extra small disc
                 seed: int = 0) -> Tensor:
-    "The images of `ds` with a random fraction `p` given a second, small disc (radius 0.08 of the side) in a random colour."
+    "The images of `ds` with a random fraction `p` given a second, small disc (radius 0.08, apart from the shape) in a random colour."
     g = np.random.default_rng(seed)
     pick, cols = g.random(len(ds)) < p, g.integers(len(PALETTE), size=len(ds))
-    where = g.uniform(0.1, 0.9, size=(len(ds), 2))
     out = []
     for i in range(len(ds)):
         items = [ds.params(i)]
+        for _ in range(10_000):  # a place that leaves a gap between the blob and the shape's circumcircle
+            cx, cy = g.uniform(0.1, 0.9, size=2)
+            if math.hypot(cx - items[0]["cx"], cy - items[0]["cy"]) > items[0]["r"] + 0.08 + 0.07: break
+        else: raise ValueError(f"image {i}: its shape (r = {items[0]['r']:.2f}) leaves no room for a separate blob")
         if pick[i]:
             rgb = list(PALETTE.values())[cols[i]]
-            items.append(dict(shape="circle", rgb=rgb, cx=float(where[i, 0]), cy=float(where[i, 1]), r=0.08, angle=0.0))
+            items.append(dict(shape="circle", rgb=rgb, cx=float(cx), cy=float(cy), r=0.08, angle=0.0))
         out.append(to_model_range(render_shapes(items, ds.size, ds.background, ds.antialias)))
     return torch.stack(out)
 
@@ -259,12 +262,14 @@ def check_monotone(n: int = 192, # images in the reference and in each test set
             for (name, held, v), a in ((k, np.array(v)) for k, v in vals.items())]
     levels = pd.DataFrame(rows)
     floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
+    first = dict(zip(("fid", "kid", "solid", "outline_iou"), vals[("real vs real (floor)", False, 0.0)][0]))
     summary = []
     for name, g in levels[levels.ladder != "real vs real (floor)"].groupby("ladder", sort=False):
         for measure, sign in (("fid", 1), ("kid", 1), ("solid", -1), ("outline_iou", -1)):
             # the real set is the ladder's level 0
             x = np.r_[0.0, g.severity.to_numpy()]
-            y = np.r_[floor[measure], g[measure].to_numpy()]
+            # a ladder of one draw (the caller's images) starts from that draw's floor
+            y = np.r_[(first if g.repeats.iloc[0] == 1 else floor)[measure], g[measure].to_numpy()]
             rho = float(stats.spearmanr(x, y).statistic) if np.ptp(y) > 0 else 0.0
             if sign > 0: ok, rule = rho >= 0.9, "Spearman >= 0.9"  # a distance must rank every level
             else:  # a ground-truth rate may saturate (all levels at 0 ties): it must never rise, and fall overall
@@ -303,3 +308,14 @@ def plot_monotone(levels: pd.DataFrame, # the first table of `check_monotone`
     fig.suptitle(f"{levels.backbone.iloc[0]}, n = {levels.n.iloc[0]}: red = not monotone", fontsize=9)
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/eval/03_validation.ipynb #7b3c6905
+def validated_ranges(path=None, # the check's config.json (default: results/metric_checks/monotonicity/ of this repository)
+                     ) -> dict:
+    "The committed monotonicity check's validated range of each distance, {measure: (low, high)}, and the n it holds at."
+    from percep_lib.config import repo_root
+    path = repo_root() / "results" / "metric_checks" / "monotonicity" / "config.json" if path is None else path
+    try: cfg = json.loads(open(path).read())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no monotonicity check; run python scripts/train_domain_net.py --monotonicity")
+    return {"n": cfg["n"], **{k: tuple(v) for k, v in cfg["validated_range"].items()}}

@@ -11,15 +11,15 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from ..eval.domain_net import DOMAIN_NET_NAME
-from ..eval.fidelity import fidelity_metrics
-from ..eval.ground_truth import shape_metrics
+from ..eval.fidelity import UInt8Images, fidelity_features, fidelity_metrics
+from ..eval.ground_truth import analyze_shapes, sample_hits, shape_metrics
 from ..core.registry import make_objective
 from ..train.checkpoints import list_checkpoints, load_weights
 from ..train.config import TrainConfig
 from ..train.loop import to_device
 from ..build.builder import EvalSet, Parts
 from .stages import generate
-from .stats import loss_trend
+from .stats import loss_trend, mcnemar, paired_bootstrap_fid
 
 # %% auto #0
 __all__ = ['RATES', 'UNCONDITIONAL_SHAPES', 'ORDER', 'Scorer', 'order_columns', 'Rows', 'load_checkpoint', 'score_checkpoints',
@@ -57,19 +57,32 @@ class Scorer:
         out = {"n": len(images)}
         if self.eval_set.asked is not None:
             g = shape_metrics(images, self.eval_set.asked, grid=3, size_bins=4)
-            out.update({k: g[k] for r in RATES for k in (r,
-                                                         f"{r}_se")} | {k: g[k] for k in ("pos_coverage", "size_coverage")})
+            out.update({k: g[k] for r in RATES for k in (r, f"{r}_se")}
+                       | {k: g[k] for k in ("outline_iou", "pos_coverage", "size_coverage")})
         elif self.eval_set.domain == "shapes":  # unconditional: no caption to align with, but solid shapes and coverage
             g = shape_metrics(images, grid=3, size_bins=4)
             out.update({k: g[k] for k in UNCONDITIONAL_SHAPES})
         return {**out, **self.fidelity(images)}
+
+    def paired(self, a: Tensor, # generated images
+               b: Tensor, # another model's images, image i of both drawn from the same seed and caption
+               ) -> pd.DataFrame:
+        "Paired tests of a against b: McNemar per ground-truth rate, a paired bootstrap of FID (`n_boot` resamples)."
+        ev, out = self.eval_set, []
+        if ev.asked is not None or ev.domain == "shapes":
+            ha, hb = (sample_hits(analyze_shapes(x), ev.asked) for x in (a, b))
+            out += [dict(metric=k, **mcnemar(ha[k], hb[k])) for k in ha]
+        cuda = str(self.device).startswith("cuda")
+        fr, fa, fb = (fidelity_features(UInt8Images(x), self.backbone, cuda=cuda).numpy() for x in (ev.reference, a, b))
+        out.append(dict(metric="fid", **paired_bootstrap_fid(fr, fa, fb, max(self.n_boot, 20), self.seed)))
+        return pd.DataFrame(out)
 
     def ground_truth(self) -> dict:
         "The scores of real images: the floor of FID/KID at this n and the ceiling of the rates that need no caption."
         out = {"n": len(self.eval_set.real), **self.fidelity(self.eval_set.real)}
         if self.eval_set.asked is not None or self.eval_set.domain == "shapes":
             g = shape_metrics(self.eval_set.real)
-            keys = ("solid", "solid_se", "pos_coverage",
+            keys = ("solid", "solid_se", "outline_iou", "pos_coverage",
                     "size_coverage") if self.eval_set.asked is not None else UNCONDITIONAL_SHAPES
             out.update({k: g[k] for k in keys})
         return out
@@ -112,6 +125,15 @@ class Rows:
         row = dict(labels, cfg=guidance if guidance != 1.0 else None, rescale=rescale or None, steps=steps, **scores)
         self.rows.append(row)
         return row
+
+    def paired(self, a: str, b: str, # model names of two scored rows
+               steps: int, guidance: float = 1.0, rescale: float = 0.0) -> pd.DataFrame:
+        "`Scorer.paired` of the images of two rows drawn at one sampling setting (the same seeds and captions)."
+        key = lambda name: (name, steps, float(guidance), float(rescale))
+        missing = [n for n in (a, b) if key(n) not in self.images]
+        if missing: raise KeyError(f"no images of {missing} at steps={steps}, cfg={guidance}, rescale={rescale}: "
+                                   "add their rows first")
+        return self.scorer.paired(self.images[key(a)], self.images[key(b)]).assign(test_of=a, against=b)
 
     def add_ground_truth(self, **labels) -> dict:
         "The real-images row (see `Scorer.ground_truth`)."

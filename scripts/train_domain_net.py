@@ -31,7 +31,8 @@ import torch
 
 from percep_lib.eval.domain_net import (AUGMENT, DOMAIN_NET_NAME, FIRST_WEIGHT, ShapesNet, domain_net_accuracy,
                                         domain_training_set, fit_domain_net, load_domain_net)
-from percep_lib.eval.video import CLIP_GROUPS, CLIP_STATS, VIDEO_CORRUPTIONS, VIDEO_DOMAIN_NAME, validate_video_backbone
+from percep_lib.eval.video import (CLIP_GROUPS, CLIP_STATS, VIDEO_CORRUPTIONS, VIDEO_DOMAIN_NAME, VIDEO_FAILURES,
+                                   check_monotone_video, validate_video_backbone)
 from percep_lib.eval.validation import (CORRUPTIONS, FAILURES, check_monotone, plot_monotone, plot_validation,
                                        validate_backbone, validated_range, validation_summary)
 from percep_lib.exp.reports import save_results
@@ -212,7 +213,6 @@ def write_monotonicity(path: Path, a):
                             "and never rise by more than 0.05 from one level to the next",
                   validated_range={k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ranges.items()},
                   held_out=held, seconds=round(secs, 1), torch=torch.__version__, python=platform.python_version())
-    levels.to_csv(CHECKS / "monotonicity_levels.csv", index=False)
     words = ("every measure is monotone on every ladder" if bad.empty else "not monotone: " + "; ".join(
         f"{r.measure} on {r.ladder} (Spearman {r.spearman:.2f})" for r in bad.itertuples()))
     notes = f"""**Verdict.** {words}. Validated ranges (the floor up to the largest value on a monotone ladder):
@@ -223,13 +223,51 @@ images with {a.mono_n} test images carrying the failure (`percep_lib.eval.valida
 {a.mono_repeats} draws (the model ladder: one draw); `solid` and `outline_iou` are the ground truth of the same test
 images. `spearman` is the rank correlation of each measure with the severity, over the real set (severity 0) and the
 five levels. Held out from every design choice (criterion, levels, backbone): {", ".join(held)}. Per-level values:
-`monotonicity_levels.csv`."""
+`levels.csv`."""
     out = save_results("monotonicity", summary, profile="default", backbone=f"{DOMAIN_NET_NAME} ({path.name})",
                        seed=a.check_seed, config=config, figures={"monotonicity": plot_monotone(levels, summary)},
                        title="Does FID on the shapes net grow with each failure the models make?", notes=notes,
                        root=CHECKS, overwrite=True)
-    (out / "levels.csv").write_text((CHECKS / "monotonicity_levels.csv").read_text())
-    (CHECKS / "monotonicity_levels.csv").unlink()
+    levels.to_csv(out / "levels.csv", index=False)
+    print(summary.round(3).to_string(), "\n", words, f"\n{secs:.0f} s; written to", out)
+    write_video_monotonicity(path, a, cmd)
+
+
+def write_video_monotonicity(path: Path, a, cmd: str):
+    "fd_clip, frame FID and solid_frames over the clip failure ladders; write results/metric_checks/video/monotonicity/."
+    t0 = time.time()
+    levels, summary = check_monotone_video(n=a.video_ns[0], repeats=a.mono_repeats, frames=a.frames,
+                                           seed=a.check_seed, weights=str(path), threads=a.threads)
+    secs = time.time() - t0
+    ranges = {m: validated_range(summary, m) for m in ("fd_clip", "frame_fid")
+              if summary[summary.measure == m].monotone.any()}
+    bad = summary[~summary.monotone]
+    held = sorted({r.ladder for r in summary.itertuples() if r.held_out})
+    words = ("every measure is monotone on every ladder" if bad.empty else "not monotone: " + "; ".join(
+        f"{r.measure} on {r.ladder} (Spearman {r.spearman:.2f})" for r in bad.itertuples()))
+    config = dict(command=cmd, weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent)
+                  else str(path), n=a.video_ns[0], frames=a.frames, repeats=a.mono_repeats, seed=a.check_seed,
+                  threads=a.threads, ladders={k: dict(held_out=h, levels=list(v)) for k, (h, v, _) in
+                                              VIDEO_FAILURES.items()},
+                  criterion="distances: Spearman >= 0.9 over (real, level 1, ..., level 5); solid_frames: falls and "
+                            "never rises by more than 0.05 from one level to the next",
+                  validated_range={k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ranges.items()},
+                  held_out=held, seconds=round(secs, 1), torch=torch.__version__, python=platform.python_version())
+    notes = f"""**Verdict.** {words}. Validated ranges (the floor up to the largest value on a monotone ladder):
+{"; ".join(f"`{k}` {lo:.3g} to {hi:.3g}" for k, (lo, hi) in ranges.items())} at n = {a.video_ns[0]} clips of {a.frames}
+frames.
+
+Made by `{cmd}` (the clip part: {secs / 60:.1f} min on {a.threads} torch thread(s)). Each level compares
+{a.video_ns[0]} real reference clips (`MovingShapesDataset`) with {a.video_ns[0]} test clips carrying the failure
+(`percep_lib.eval.video.VIDEO_FAILURES`), mean over {a.mono_repeats} draws: `fd_clip` (`{VIDEO_DOMAIN_NAME}`, not
+FVD), frame FID (`{DOMAIN_NET_NAME}` on every frame) and the ground truth `solid_frames`. Held out from every design
+choice: {", ".join(held)}. Per-level values: `levels.csv`."""
+    out = save_results("monotonicity", summary, profile="default",
+                       backbone=f"{VIDEO_DOMAIN_NAME} and {DOMAIN_NET_NAME} frames ({path.name}); not FVD",
+                       seed=a.check_seed, config=config, figures={"monotonicity": plot_monotone(levels, summary, "fd_clip", "solid_frames")},
+                       title="Does the clip distance grow with each failure the video models make?", notes=notes,
+                       root=CHECKS / "video", overwrite=True)
+    levels.to_csv(out / "levels.csv", index=False)
     print(summary.round(3).to_string(), "\n", words, f"\n{secs:.0f} s; written to", out)
 
 

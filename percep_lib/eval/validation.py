@@ -19,8 +19,8 @@ from .ground_truth import shape_metrics
 
 # %% auto #0
 __all__ = ['CORRUPTIONS', 'FAILURES', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone', 'validation_summary',
-           'plot_validation', 'add_noise', 'shape_mask', 'ragged', 'extra_blobs', 'check_monotone', 'validated_range',
-           'plot_monotone', 'validated_ranges']
+           'plot_validation', 'add_noise', 'shape_mask', 'ragged', 'extra_blobs', 'check_monotone', 'monotone_summary',
+           'validated_range', 'plot_monotone', 'validated_ranges']
 
 # %% ../../nbs/eval/03_validation.ipynb #2b2f4d2c
 def gaussian_blur(x: Tensor, # (N, C, H, W) images
@@ -261,23 +261,29 @@ def check_monotone(n: int = 192, # images in the reference and in each test set
                  outline_iou=float(np.mean(a[:, 3])), repeats=len(a), n=n, backbone=feature_extractor)
             for (name, held, v), a in ((k, np.array(v)) for k, v in vals.items())]
     levels = pd.DataFrame(rows)
-    floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
     first = dict(zip(("fid", "kid", "solid", "outline_iou"), vals[("real vs real (floor)", False, 0.0)][0]))
+    return levels, monotone_summary(levels, {"fid": 1, "kid": 1, "solid": -1, "outline_iou": -1}, first)
+
+def monotone_summary(levels: pd.DataFrame, # ladder, held_out, severity, repeats, n, backbone, and each measure
+                     measures: dict, # measure -> +1 (a distance: must grow) or -1 (a ground-truth rate: must fall)
+                     first: dict | None = None, # the first draw's floor (for ladders of one draw)
+                     ) -> pd.DataFrame:
+    "One row per ladder and measure: Spearman over (real, levels), monotone by the measure's rule, its range."
+    floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
     summary = []
     for name, g in levels[levels.ladder != "real vs real (floor)"].groupby("ladder", sort=False):
-        for measure, sign in (("fid", 1), ("kid", 1), ("solid", -1), ("outline_iou", -1)):
-            # the real set is the ladder's level 0
+        for measure, sign in measures.items():
+            # the real set is the ladder's level 0; a ladder of one draw (the caller's images) from its draw's floor
             x = np.r_[0.0, g.severity.to_numpy()]
-            # a ladder of one draw (the caller's images) starts from that draw's floor
-            y = np.r_[(first if g.repeats.iloc[0] == 1 else floor)[measure], g[measure].to_numpy()]
+            y = np.r_[(first if first and g.repeats.iloc[0] == 1 else floor)[measure], g[measure].to_numpy()]
             rho = float(stats.spearmanr(x, y).statistic) if np.ptp(y) > 0 else 0.0
             if sign > 0: ok, rule = rho >= 0.9, "Spearman >= 0.9"  # a distance must rank every level
             else:  # a ground-truth rate may saturate (all levels at 0 ties): it must never rise, and fall overall
                 ok, rule = bool((np.diff(y) <= 0.05).all() and y[-1] < y[0]), "falls, never rises > 0.05"
             summary.append(dict(ladder=name, held_out=bool(g.held_out.iloc[0]), measure=measure, spearman=rho,
                                 monotone=bool(ok), rule=rule, low=float(y.min()), high=float(y.max()),
-                                levels=len(g), n=n, backbone=feature_extractor))
-    return levels, pd.DataFrame(summary)
+                                levels=len(g), n=int(g.n.iloc[0]), backbone=g.backbone.iloc[0]))
+    return pd.DataFrame(summary)
 
 def validated_range(summary: pd.DataFrame, # the second table of `check_monotone`
                     measure: str = "fid") -> tuple[float, float]:
@@ -287,9 +293,10 @@ def validated_range(summary: pd.DataFrame, # the second table of `check_monotone
     return float(ok.low.min()), float(ok.high.max())
 
 # %% ../../nbs/eval/03_validation.ipynb #bedb2a08
-def plot_monotone(levels: pd.DataFrame, # the first table of `check_monotone`
-                  summary: pd.DataFrame): # the second
-    "FID / floor (log) and the ground truth `solid` over each ladder's severity, marked where a measure is not monotone."
+def plot_monotone(levels: pd.DataFrame, # the first table of `check_monotone` (or `check_monotone_video`)
+                  summary: pd.DataFrame, # the second
+                  distance: str = "fid", rate: str = "solid"): # the two measures shown ("fd_clip", "solid_frames")
+    "A distance / its floor (log) and a ground-truth rate over each ladder's severity; red where one is not monotone."
     import matplotlib.pyplot as plt
     floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
     lad = [l for l in dict.fromkeys(levels.ladder) if l != "real vs real (floor)"]
@@ -298,13 +305,13 @@ def plot_monotone(levels: pd.DataFrame, # the first table of `check_monotone`
         g = levels[levels.ladder == name]
         x = np.r_[0.0, g.severity]
         ok = summary[(summary.ladder == name)].set_index("measure").monotone
-        for ax, m, y in ((axes[0, j], "fid", np.r_[floor.fid, g.fid] / floor.fid), (axes[1, j], "solid",
-                                                                                    np.r_[floor.solid, g.solid])):
+        for ax, m, y in ((axes[0, j], distance, np.r_[floor[distance], g[distance]] / floor[distance]),
+                         (axes[1, j], rate, np.r_[floor[rate], g[rate]])):
             ax.plot(x, y, "o-", color="C0" if ok.get(m, True) else "C3", ms=3)
-            ax.set_title(f"{name}{' (held out)' if g.held_out.iloc[0] else ''}" if m == "fid" else "", fontsize=8)
+            ax.set_title(f"{name}{' (held out)' if g.held_out.iloc[0] else ''}" if m == distance else "", fontsize=8)
             ax.tick_params(labelsize=7)
         axes[0, j].set_yscale("log"); axes[1, j].set_ylim(-0.05, 1.05); axes[1, j].set_xlabel("severity", fontsize=8)
-    axes[0, 0].set_ylabel("FID / floor (log)", fontsize=8); axes[1, 0].set_ylabel("solid", fontsize=8)
+    axes[0, 0].set_ylabel(f"{distance} / floor (log)", fontsize=8); axes[1, 0].set_ylabel(rate, fontsize=8)
     fig.suptitle(f"{levels.backbone.iloc[0]}, n = {levels.n.iloc[0]}: red = not monotone", fontsize=9)
     fig.tight_layout()
     return fig

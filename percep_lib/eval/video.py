@@ -17,13 +17,13 @@ from ..data.files import stack_samples
 from .domain_net import DOMAIN_NET_NAME, ShapesNet, load_domain_net
 from .fidelity import _reason, bootstrap_fid_kid, fidelity_metrics, frechet_distance, kid_kernel
 from .ground_truth import SOLID_TOL, analyze_shapes, binomial_se
-from .validation import _validation_block, gaussian_blur, map_levels
+from .validation import _validation_block, add_noise, gaussian_blur, map_levels, monotone_summary, ragged, shape_mask
 
 # %% auto #0
-__all__ = ['VIDEO_DOMAIN_NAME', 'CLIP_GROUPS', 'CLIP_STATS', 'VIDEO_CORRUPTIONS', 'VIDEO_FALLBACKS', 'load_i3d', 'i3d_features',
-           'temporal_change', 'frame_features', 'clip_descriptors', 'fit_clip_stats', 'clip_fd', 'map_frames',
-           'shuffle_frames', 'shift_frames', 'hold_frames', 'rerender', 'validate_video_backbone', 'video_metrics',
-           'video_shape_metrics']
+__all__ = ['VIDEO_DOMAIN_NAME', 'CLIP_GROUPS', 'CLIP_STATS', 'VIDEO_CORRUPTIONS', 'VIDEO_FALLBACKS', 'VIDEO_FAILURES', 'load_i3d',
+           'i3d_features', 'temporal_change', 'frame_features', 'clip_descriptors', 'fit_clip_stats', 'clip_fd',
+           'map_frames', 'shuffle_frames', 'shift_frames', 'hold_frames', 'rerender', 'validate_video_backbone',
+           'video_metrics', 'video_shape_metrics', 'check_monotone_video']
 
 # %% ../../nbs/eval/05_video.ipynb #935c4d8a
 def load_i3d(path: str | Path | None = None, # TorchScript file (default: settings [weights] i3d)
@@ -327,3 +327,55 @@ def video_shape_metrics(videos: Tensor, # (N, C, F, H, W) clips of one shape eac
         jerk = np.linalg.norm(cen[:, 2:] - 2 * cen[:, 1:-1] + cen[:, :-2], axis=-1).mean(1)
     out.update(motion_jerk_px=float(jerk.mean()) if len(jerk) else math.nan, motion_jerk_px_se=mean_se(jerk))
     return out
+
+# %% ../../nbs/eval/05_video.ipynb #5e4e14e4
+# failure -> (held out?, severity levels, f(test clips (N, C, F, H, W), their MovingShapesDataset, generator, level))
+VIDEO_FAILURES = {
+    "pixel noise": (False, (0.025, 0.05, 0.1, 0.2, 0.4),
+                    lambda x, ds, g, v: map_frames(x, lambda y: add_noise(y, v, g))),
+    "4x4 patch noise": (False, (0.025, 0.05, 0.1, 0.2, 0.4),
+                        lambda x, ds, g, v: map_frames(x, lambda y: add_noise(y, v, g, block=4))),
+    "grey background": (False, (0.05, 0.1, 0.2, 0.3, 0.5), lambda x, ds, g, v: map_frames(
+        x, lambda y: torch.where(shape_mask(y), y, torch.full_like(y, 2 * v - 1)))),
+    "flicker": (False, (0.05, 0.1, 0.2, 0.3, 0.5),  # every other frame dimmed by the level
+                lambda x, ds, g, v: map_levels(x, lambda u: u * _every_other(x, 1 - v))),
+    "jitter": (True, (1, 2, 3, 4, 6), lambda x, ds, g, v: shift_frames(x, g, int(v))),  # px of camera shake
+    "ragged outline": (True, (0.1, 0.2, 0.4, 0.6, 0.8), lambda x, ds, g, v: map_frames(x, lambda y: ragged(y, v, g))),
+}
+
+# %% ../../nbs/eval/05_video.ipynb #8227ff4a
+def check_monotone_video(n: int = 96, # clips in the reference and in each test set
+                         failures: dict | None = None, # as VIDEO_FAILURES (the default)
+                         repeats: int = 2, frames: int = 8, size: int = 32, seed: int = 0,
+                         weights: str | None = None, # ShapesNet weights (default: the shipped file)
+                         threads: int | None = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "(one row per ladder and level: fd_clip, frame FID, solid_frames; one row per ladder and measure: Spearman, monotone)."
+    failures = VIDEO_FAILURES if failures is None else failures
+    net, n_threads, vals = load_domain_net(weights), torch.get_num_threads(), {}
+    fd, frames_of = f"fd_clip[{VIDEO_DOMAIN_NAME}]", lambda v: v.transpose(1, 2).flatten(0, 1)
+    try:
+        if threads: torch.set_num_threads(threads)
+        for r in range(repeats):
+            s = seed + 2 * r
+            real = stack_samples(MovingShapesDataset(n, frames=frames, size=size, seed=s), key="video")
+            ref = clip_descriptors(real, net)
+            test_ds = MovingShapesDataset(n, frames=frames, size=size, seed=s + 1)
+            test = stack_samples(test_ds, key="video")
+            sets = [("real vs real (floor)", False, 0.0, test)]
+            for name, (held, levels, f) in failures.items():
+                sets += [(name, held, v, f(test, test_ds, torch.Generator().manual_seed(s * 7919 + j), v))
+                         for j, v in enumerate(levels)]
+            for name, held, v, clips in sets:
+                m = clip_fd(ref, clip_descriptors(clips, net), seed=s)
+                ff = fidelity_metrics(frames_of(real), frames_of(clips), kid=False, isc=False, weights=weights)
+                vals.setdefault((name, held, v), []).append(
+                    (m[fd], ff[f"fid[{DOMAIN_NET_NAME}]"], video_shape_metrics(clips)["solid_frames"]))
+    finally:
+        torch.set_num_threads(n_threads)
+    se = lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    rows = [dict(ladder=name, held_out=held, severity=v, fd_clip=float(np.mean(a[:, 0])), fd_clip_se=se(a[:, 0]),
+                 frame_fid=float(np.mean(a[:, 1])), frame_fid_se=se(a[:, 1]), solid_frames=float(np.mean(a[:, 2])),
+                 repeats=len(a), n=n, backbone=VIDEO_DOMAIN_NAME)
+            for (name, held, v), a in ((k, np.array(v)) for k, v in vals.items())]
+    levels = pd.DataFrame(rows)
+    return levels, monotone_summary(levels, {"fd_clip": 1, "frame_fid": 1, "solid_frames": -1})

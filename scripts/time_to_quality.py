@@ -203,15 +203,17 @@ def table():
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     for (recipe, sampler), g in curves.groupby(["recipe", "sampler"], sort=False):
         g = g.sort_values("cpu_minutes")
-        ax[0].plot(g.cpu_minutes, g.quality, marker="o", label=f"{g.model.iloc[0]} {recipe}, {sampler}")
-        ax[1].plot(g.cpu_minutes, g.fid, marker="o", label=f"{g.model.iloc[0]} {recipe}, {sampler}")
+        cpu = " ".join(g.machine.iloc[0].replace("(R)", "").split()[:2])  # CPU minutes differ between machines
+        label = f"{g.model.iloc[0]} {recipe}, {sampler} ({cpu})"
+        ax[0].plot(g.cpu_minutes, g.quality, marker="o", label=label)
+        ax[1].plot(g.cpu_minutes, g.fid, marker="o", label=label)
     for m in curves.model.unique():
         k, v = next(iter(MODELS[m]["finished"].items()))
         ax[0].axhline(v, color="k", lw=0.8, ls="--")
         ax[1].axhline(curves[curves.model == m].floor_fid.iloc[0], color="k", lw=0.8, ls=":")
     ax[0].set(xlabel="training CPU minutes", ylabel="solid (n = 192; clips: solid frames)", ylim=(0, 1))
     ax[1].set(xlabel="training CPU minutes", ylabel="FID, percep-shapes-net (dotted: real vs real)", yscale="log")
-    ax[1].legend(fontsize=7)
+    ax[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout(); fig.savefig(OUT / "time_to_quality.png", dpi=110)
     print(pd.DataFrame(rows).to_string())
 

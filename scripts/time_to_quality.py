@@ -75,6 +75,7 @@ RECIPES = {  # name -> the optimisation, its training steps and how many evenly 
                    steps=3600, n_ck=6),
     "sp-stage1": dict(SP_STAGE1, steps=9000, n_ck=6),
     "latte": dict(LATTE, steps=12_000, n_ck=6),
+    "latte-ddpm": dict(LATTE, steps=12_000, n_ck=6, score=("ddpm:250",)),  # the latte run, by ancestral sampling
     "smoke": dict(LANDED, steps=4, n_ck=2, score=("ddim:2", "ddpm:3")),  # the tests, seconds
     "smoke-05": dict(SP_STAGE1, width=(16, 32), steps=2, n_ck=1, score=("ddim:2",)),
     "smoke-07": dict(LATTE, width=(2, 8), steps=2, n_ck=1, score=("ddim:2",)),
@@ -128,7 +129,7 @@ def train_recipe(name: str, work: Path, threads: int):
     print(f"{name}: {R['steps']} steps, {info['cpu'] / 60:.1f} CPU min, {info['wall'] / 60:.1f} min wall")
 
 
-def score_recipe(name: str, work: Path, threads: int):
+def score_recipe(name: str, work: Path, threads: int, only=None):
     "Score every kept checkpoint of a trained recipe with each of its samplers; append to results/bench/ttq/."
     R, M, P = profile(name)
     torch.set_num_threads(threads)
@@ -156,6 +157,7 @@ def score_recipe(name: str, work: Path, threads: int):
         sampler, steps = spec.split(":")
         rows = Rows(parts, scorer, seed=0, batch_size=64, sampler=sampler)
         for step, path in list_checkpoints(work / "checkpoints"):
+            if only and step not in only: continue
             if (f"{sampler} {steps}", step) in done: continue
             c0 = time.process_time()
             r = rows.add(str(step), load_checkpoint(parts, path), int(steps))
@@ -225,10 +227,12 @@ if __name__ == "__main__":
     ap.add_argument("--work", default="", help="the run's folder (default: runs/time_to_quality/<recipe>)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (pinned: results depend on it)")
     ap.add_argument("--results", default=str(OUT), help="where ttq/ and the tables go (default: results/bench)")
+    ap.add_argument("--steps", type=int, nargs="*", default=None, help="score: only these checkpoints' steps")
     a = ap.parse_args()
     OUT = Path(a.results)
     if a.what == "table": table()
     else:
         if not a.recipe: ap.error(f"{a.what} needs a recipe: one of {list(RECIPES)}")
         work = Path(a.work) if a.work else ROOT / "runs" / "time_to_quality" / a.recipe
-        (train_recipe if a.what == "train" else score_recipe)(a.recipe, work, a.threads)
+        if a.what == "train": train_recipe(a.recipe, work, a.threads)
+        else: score_recipe(a.recipe, work, a.threads, a.steps)

@@ -19,7 +19,7 @@ from .ground_truth import shape_metrics
 
 # %% auto #0
 __all__ = ['CORRUPTIONS', 'FAILURES', 'gaussian_blur', 'map_levels', 'redraw', 'validate_backbone', 'validation_summary',
-           'plot_validation', 'add_noise', 'shape_mask', 'ragged', 'extra_blobs', 'check_monotone', 'monotone_summary',
+           'plot_validation', 'add_noise', 'shape_mask', 'ragged', 'extra_blobs', 'monotone_summary', 'check_monotone',
            'validated_range', 'plot_monotone', 'validated_ranges']
 
 # %% ../../nbs/eval/03_validation.ipynb #2b2f4d2c
@@ -228,7 +228,29 @@ FAILURES = {  # failure -> (held out?, severity levels, f(test images, their Sha
                     lambda x, ds, g, v: extra_blobs(ds, v, seed=int(torch.randint(2**31, (1,), generator=g)))),
 }
 
-# %% ../../nbs/eval/03_validation.ipynb #87f3dd81
+# %% ../../nbs/eval/03_validation.ipynb #5bdb64dc
+def monotone_summary(levels: pd.DataFrame, # ladder, held_out, severity, repeats, n, backbone, and each measure
+                     measures: dict, # measure -> +1 (a distance: must grow) or -1 (a ground-truth rate: must fall)
+                     first: dict | None = None, # the first draw's floor (for ladders of one draw)
+                     ) -> pd.DataFrame:
+    "One row per ladder and measure: Spearman over (real, levels), monotone by the measure's rule, its range."
+    floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
+    summary = []
+    for name, g in levels[levels.ladder != "real vs real (floor)"].groupby("ladder", sort=False):
+        for measure, sign in measures.items():
+            # the real set is the ladder's level 0; a ladder of one draw (the caller's images) from its draw's floor
+            x = np.r_[0.0, g.severity.to_numpy()]
+            y = np.r_[(first if first and g.repeats.iloc[0] == 1 else floor)[measure], g[measure].to_numpy()]
+            rho = float(stats.spearmanr(x, y).statistic) if np.ptp(y) > 0 else 0.0
+            if sign > 0: ok, rule = rho >= 0.9, "Spearman >= 0.9"  # a distance must rank every level
+            else:  # a ground-truth rate may saturate (all levels at 0 ties): it must never rise, and fall overall
+                ok, rule = bool((np.diff(y) <= 0.05).all() and y[-1] < y[0]), "falls, never rises > 0.05"
+            summary.append(dict(ladder=name, held_out=bool(g.held_out.iloc[0]), measure=measure, spearman=rho,
+                                monotone=bool(ok), rule=rule, low=float(y.min()), high=float(y.max()),
+                                levels=len(g), n=int(g.n.iloc[0]), backbone=g.backbone.iloc[0]))
+    return pd.DataFrame(summary)
+
+# %% ../../nbs/eval/03_validation.ipynb #f841028a
 def check_monotone(n: int = 192, # images in the reference and in each test set
                    failures: dict | None = None, # as FAILURES (the default)
                    extra: dict | None = None, # more ladders, given as images: name -> (held out?, {level: (n, 3, H, W)})
@@ -264,27 +286,7 @@ def check_monotone(n: int = 192, # images in the reference and in each test set
     first = dict(zip(("fid", "kid", "solid", "outline_iou"), vals[("real vs real (floor)", False, 0.0)][0]))
     return levels, monotone_summary(levels, {"fid": 1, "kid": 1, "solid": -1, "outline_iou": -1}, first)
 
-def monotone_summary(levels: pd.DataFrame, # ladder, held_out, severity, repeats, n, backbone, and each measure
-                     measures: dict, # measure -> +1 (a distance: must grow) or -1 (a ground-truth rate: must fall)
-                     first: dict | None = None, # the first draw's floor (for ladders of one draw)
-                     ) -> pd.DataFrame:
-    "One row per ladder and measure: Spearman over (real, levels), monotone by the measure's rule, its range."
-    floor = levels[levels.ladder == "real vs real (floor)"].iloc[0]
-    summary = []
-    for name, g in levels[levels.ladder != "real vs real (floor)"].groupby("ladder", sort=False):
-        for measure, sign in measures.items():
-            # the real set is the ladder's level 0; a ladder of one draw (the caller's images) from its draw's floor
-            x = np.r_[0.0, g.severity.to_numpy()]
-            y = np.r_[(first if first and g.repeats.iloc[0] == 1 else floor)[measure], g[measure].to_numpy()]
-            rho = float(stats.spearmanr(x, y).statistic) if np.ptp(y) > 0 else 0.0
-            if sign > 0: ok, rule = rho >= 0.9, "Spearman >= 0.9"  # a distance must rank every level
-            else:  # a ground-truth rate may saturate (all levels at 0 ties): it must never rise, and fall overall
-                ok, rule = bool((np.diff(y) <= 0.05).all() and y[-1] < y[0]), "falls, never rises > 0.05"
-            summary.append(dict(ladder=name, held_out=bool(g.held_out.iloc[0]), measure=measure, spearman=rho,
-                                monotone=bool(ok), rule=rule, low=float(y.min()), high=float(y.max()),
-                                levels=len(g), n=int(g.n.iloc[0]), backbone=g.backbone.iloc[0]))
-    return pd.DataFrame(summary)
-
+# %% ../../nbs/eval/03_validation.ipynb #3314ba1b
 def validated_range(summary: pd.DataFrame, # the second table of `check_monotone`
                     measure: str = "fid") -> tuple[float, float]:
     "(lowest, highest) value of `measure` on the ladders where it was monotone: the range it may rank in."

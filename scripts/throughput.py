@@ -34,7 +34,8 @@ MODELS = {"06": dict(name="06 UNet2DModel 16x32x32, 32 px", landed=dict(batch=16
 
 def model_parts(key: str, smoke: bool):
     "(model factory, dataset, conditioner, schedule, data_key, schedule fields) of a default model."
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path: sys.path.insert(0, here)
     from time_to_quality import RECIPES, parts_data, profile  # one description of the default models
     R, M, P = profile({"06": "smoke", "05": "smoke-05", "07": "smoke-07"}[key] if smoke else
                       next(n for n, r in RECIPES.items() if r["model"] == key and not n.startswith("smoke")))

@@ -16,9 +16,10 @@ Three models, each as its experiment trains it:
 A recipe changes only the optimisation (batch, lr and its schedule, EMA decay), the width and how samples are drawn
 for scoring. Training keeps a checkpoint at evenly spaced steps; the CPU time of the training process up to each
 checkpoint is read from the process's CPU clock that metrics.jsonl records at every step, so a recipe can be scored
-while it still trains (`score` skips the checkpoints it has scored before). Each checkpoint's EMA weights draw n = 192 samples (96 clips) with paired seeds; the ground
-truth and FID on the shapes' feature network (`percep-shapes-net`, not Inception; frame FID for clips) against
-held-out images score them; the real-vs-real FID is the floor. A recipe has reached quality at its first checkpoint
+while it still trains (`score` skips the checkpoints it has scored before). Each checkpoint's EMA weights draw
+n = 192 samples (96 clips) with paired seeds; the ground truth and FID on the shapes' feature network
+(`percep-shapes-net`, not Inception; frame FID for clips) against held-out images score them; the real-vs-real FID is
+the floor. A recipe has reached quality at its first checkpoint
 that meets its model's thresholds. Scoring time is not training time and is reported apart.
 
 Training runs go to --work (default runs/time_to_quality/<recipe>: checkpoints, metrics.jsonl, cpu.json); the scores

@@ -59,6 +59,21 @@ def command_line(flag: str, a, keys) -> str:
         for k, v in vars(a).items() if k in keys and v != a.defaults[k])
 
 
+def shown(path: Path) -> str:
+    "A weights path as the records show it: relative to the repository when inside it."
+    return str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path)
+
+
+def findings(summary, distances) -> tuple:
+    "(validated range of each distance monotone somewhere, the held-out ladders, the verdict's words) of a check."
+    ranges = {m: validated_range(summary, m) for m in distances if summary[summary.measure == m].monotone.any()}
+    bad = summary[~summary.monotone]
+    held = sorted({r.ladder for r in summary.itertuples() if r.held_out})
+    words = ("every measure is monotone on every ladder" if bad.empty else "not monotone: " + "; ".join(
+        f"{r.measure} on {r.ladder} (Spearman {r.spearman:.2f})" for r in bad.itertuples()))
+    return ranges, held, words
+
+
 def validate(path: Path, a) -> tuple:
     "The validation table of the weights at `path`, and the seconds it took."
     t0 = time.time()
@@ -74,7 +89,7 @@ def write_checks(path: Path, a):
     cmd = command_line("--checks", a, ("ns", "repeats", "check_seed", "threads"))
     summary = validation_summary(df)
     config = dict(command=cmd,
-                  weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path),
+                  weights=shown(path),
                   weights_card={k: card.get(k) for k in ("command", "seed", "augment", "first_weight",
                                                          "heldout_accuracy", "git_commit")},
                   ns=a.ns, repeats=a.repeats, seed=a.check_seed, threads=a.threads, image_size=32,
@@ -124,7 +139,7 @@ def write_video_checks(path: Path, a):
     summary = validation_summary(df)
     key = f"fd_clip[{VIDEO_DOMAIN_NAME}]"
     config = dict(command=cmd,
-                  weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent) else str(path),
+                  weights=shown(path),
                   metric=key,
                   descriptor="percep_lib.eval.video.clip_descriptors: ShapesNet feat (28) per frame; per clip their "
                              "mean over frames (28) and, per feature group, the RMS over time of first (3) and "
@@ -201,11 +216,9 @@ def write_monotonicity(path: Path, a):
                                      weights=str(path), seed=a.check_seed, threads=a.threads)
     secs = time.time() - t0
     cmd = command_line("--monotonicity", a, ("mono_n", "mono_repeats", "check_seed", "threads"))
-    ranges = {m: validated_range(summary, m) for m in ("fid", "kid") if summary[summary.measure == m].monotone.any()}
-    bad = summary[~summary.monotone]
-    held = sorted({r.ladder for r in summary.itertuples() if r.held_out})
-    config = dict(command=cmd, weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent)
-                  else str(path), n=a.mono_n, repeats=a.mono_repeats, seed=a.check_seed, threads=a.threads,
+    ranges, held, words = findings(summary, ("fid", "kid"))
+    config = dict(command=cmd, weights=shown(path), n=a.mono_n, repeats=a.mono_repeats, seed=a.check_seed,
+                  threads=a.threads,
                   ladders={k: dict(held_out=h, levels=list(v)) for k, (h, v, _) in FAILURES.items()},
                   model_ladder="data/sp_finetune/stage1_default.pt: x0-predictions (v-prediction, caption-"
                                "conditional) of the first test set's images at t = 100, 300, 500, 700, 900; one draw",
@@ -213,8 +226,6 @@ def write_monotonicity(path: Path, a):
                             "and never rise by more than 0.05 from one level to the next",
                   validated_range={k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ranges.items()},
                   held_out=held, seconds=round(secs, 1), torch=torch.__version__, python=platform.python_version())
-    words = ("every measure is monotone on every ladder" if bad.empty else "not monotone: " + "; ".join(
-        f"{r.measure} on {r.ladder} (Spearman {r.spearman:.2f})" for r in bad.itertuples()))
     notes = f"""**Verdict.** {words}. Validated ranges (the floor up to the largest value on a monotone ladder):
 {"; ".join(f"`{k}` {lo:.3g} to {hi:.3g}" for k, (lo, hi) in ranges.items())} at n = {a.mono_n}.
 
@@ -234,19 +245,14 @@ five levels. Held out from every design choice (criterion, levels, backbone): {"
 
 
 def write_video_monotonicity(path: Path, a, cmd: str):
-    "fd_clip, frame FID and solid_frames over the clip failure ladders; write results/metric_checks/video/monotonicity/."
+    "fd_clip, frame FID and solid_frames over the clip failure ladders; write metric_checks/video/monotonicity/."
     t0 = time.time()
     levels, summary = check_monotone_video(n=a.video_ns[0], repeats=a.mono_repeats, frames=a.frames,
                                            seed=a.check_seed, weights=str(path), threads=a.threads)
     secs = time.time() - t0
-    ranges = {m: validated_range(summary, m) for m in ("fd_clip", "frame_fid")
-              if summary[summary.measure == m].monotone.any()}
-    bad = summary[~summary.monotone]
-    held = sorted({r.ladder for r in summary.itertuples() if r.held_out})
-    words = ("every measure is monotone on every ladder" if bad.empty else "not monotone: " + "; ".join(
-        f"{r.measure} on {r.ladder} (Spearman {r.spearman:.2f})" for r in bad.itertuples()))
-    config = dict(command=cmd, weights=str(path.relative_to(HERE.parent)) if path.is_relative_to(HERE.parent)
-                  else str(path), n=a.video_ns[0], frames=a.frames, repeats=a.mono_repeats, seed=a.check_seed,
+    ranges, held, words = findings(summary, ("fd_clip", "frame_fid"))
+    config = dict(command=cmd, weights=shown(path), n=a.video_ns[0], frames=a.frames, repeats=a.mono_repeats,
+                  seed=a.check_seed,
                   threads=a.threads, ladders={k: dict(held_out=h, levels=list(v)) for k, (h, v, _) in
                                               VIDEO_FAILURES.items()},
                   criterion="distances: Spearman >= 0.9 over (real, level 1, ..., level 5); solid_frames: falls and "
@@ -264,7 +270,8 @@ FVD), frame FID (`{DOMAIN_NET_NAME}` on every frame) and the ground truth `solid
 choice: {", ".join(held)}. Per-level values: `levels.csv`."""
     out = save_results("monotonicity", summary, profile="default",
                        backbone=f"{VIDEO_DOMAIN_NAME} and {DOMAIN_NET_NAME} frames ({path.name}); not FVD",
-                       seed=a.check_seed, config=config, figures={"monotonicity": plot_monotone(levels, summary, "fd_clip", "solid_frames")},
+                       seed=a.check_seed, config=config,
+                       figures={"monotonicity": plot_monotone(levels, summary, "fd_clip", "solid_frames")},
                        title="Does the clip distance grow with each failure the video models make?", notes=notes,
                        root=CHECKS / "video", overwrite=True)
     levels.to_csv(out / "levels.csv", index=False)

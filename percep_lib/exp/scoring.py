@@ -39,6 +39,7 @@ class Scorer:
                  seed: int = 0, # torch-fidelity's and the bootstrap's seed
                  device: str = "cpu"):
         self.eval_set, self.backbone, self.n_boot, self.seed, self.device = eval_set, backbone, n_boot, seed, device
+        self._reference_features = None  # computed by the first `paired` call: the reference does not change
 
     def fidelity(self, images: Tensor) -> dict:
         "FID, KID (with bootstrap SEs) and IS of `images` against the reference, by short name."
@@ -73,8 +74,11 @@ class Scorer:
             ha, hb = (sample_hits(analyze_shapes(x), ev.asked) for x in (a, b))
             out += [dict(metric=k, **mcnemar(ha[k], hb[k])) for k in ha]
         cuda = str(self.device).startswith("cuda")
-        fr, fa, fb = (fidelity_features(UInt8Images(x), self.backbone, cuda=cuda).numpy() for x in (ev.reference, a, b))
-        out.append(dict(metric="fid", **paired_bootstrap_fid(fr, fa, fb, max(self.n_boot, 20), self.seed)))
+        if self._reference_features is None:
+            self._reference_features = fidelity_features(UInt8Images(ev.reference), self.backbone, cuda=cuda).numpy()
+        fa, fb = (fidelity_features(UInt8Images(x), self.backbone, cuda=cuda).numpy() for x in (a, b))
+        out.append(dict(metric="fid", **paired_bootstrap_fid(self._reference_features, fa, fb, max(self.n_boot, 20),
+                                                               self.seed)))
         return pd.DataFrame(out)
 
     def ground_truth(self) -> dict:

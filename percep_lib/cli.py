@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int: # command-line arguments (defaul
                    help="override settings of the run file")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
+    if args.threads is not None and args.threads < 1: raise ValueError(f"--threads must be >= 1, not {args.threads}")
     spec = yaml.safe_load(Path(args.config).read_text())
     for a in args.set: _set(spec, a)
     if args.threads: torch.set_num_threads(args.threads)

@@ -90,6 +90,11 @@ def loss_weights(snr: Tensor, # SNR(t) of the sampled timesteps
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; choose one of {list(WEIGHTINGS)}")
     if frame not in FRAMES: raise ValueError(f"frame must be one of {FRAMES}, not {frame!r}")
+    if not torch.is_tensor(snr) or not snr.is_floating_point():
+        raise TypeError(f"snr must be a float tensor (integer SNRs would be truncated), got "
+                        f"{snr.dtype if torch.is_tensor(snr) else type(snr).__name__}")
+    if bad := int((torch.isnan(snr) | (snr < 0)).sum()):
+        raise ValueError(f"snr holds {bad} NaN or negative values: an SNR is alpha_bar / (1 - alpha_bar) >= 0")
     f = WEIGHTINGS[weighting]
     w = f(snr, **kwargs)
     if frame == "native": return w

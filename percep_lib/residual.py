@@ -5,7 +5,7 @@ continuous-depth (ODE) view, gates inserted into diffusers models, and residual 
 
 # %% ../nbs/03_gated_residual.ipynb #d9c8457b
 from __future__ import annotations
-import json, types
+import json, os, types
 from pathlib import Path
 from typing import Callable, NamedTuple
 import torch
@@ -14,6 +14,7 @@ import pandas as pd
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
+from .safe_io import atomic_text
 
 # %% auto #0
 __all__ = ['VARIANTS', 'ADAPTERS', 'GATES_FILE', 'GATED_WEIGHTS', 'SUPERVISION_READINGS', 'GateSpec', 'unit_ours', 'unit_adaln',
@@ -335,9 +336,15 @@ def save_gated(model: nn.Module, # a diffusers model gated by `gate_model`
     gates = gate_config(model)
     if not gates: raise ValueError(f"{type(model).__name__} has no gates: save it with save_pretrained")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    model.save_config(folder)
-    (folder / GATES_FILE).write_text(json.dumps(gates, indent=1))
-    save_file({k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}, folder / GATED_WEIGHTS)
+    config = json.loads(model.to_json_string())
+    atomic_text(folder / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    atomic_text(folder / GATES_FILE, json.dumps(gates, indent=1))
+    # the weights carry the gates and config they belong to: an edited or mismatched gates.json is refused on load
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {"gates": json.dumps(gates, sort_keys=True), "config": json.dumps(config, sort_keys=True)}
+    tmp = folder / f".{GATED_WEIGHTS}.{os.getpid()}.tmp"
+    try: save_file(tensors, tmp, metadata=meta); os.replace(tmp, folder / GATED_WEIGHTS)
+    finally: tmp.unlink(missing_ok=True)
     return folder
 
 # %% ../nbs/03_gated_residual.ipynb #6de76f03
@@ -350,9 +357,18 @@ def load_gated(cls, # the diffusers model class, e.g. UNet2DModel
     if not (folder / GATES_FILE).is_file():
         raise FileNotFoundError(f"{folder} holds no {GATES_FILE}: not a gated model folder "
                                 f"(load it with {cls.__name__}.from_pretrained)")
-    model = cls.from_config(cls.load_config(folder))
+    from safetensors import safe_open
+    gates, config = json.loads((folder / GATES_FILE).read_text()), cls.load_config(folder)
+    with safe_open(folder / GATED_WEIGHTS, framework="pt") as f: meta = f.metadata() or {}
+    if "gates" in meta and json.loads(meta["gates"]) != gates:
+        raise ValueError(f"{folder / GATES_FILE} does not match the gates {GATED_WEIGHTS} was saved with (edited, or "
+                         "the files of two saves mixed): save the model again")
+    if "config" in meta and {k: v for k, v in json.loads(meta["config"]).items() if not k.startswith("_")} != {
+            k: v for k, v in json.loads(json.dumps(config)).items() if not k.startswith("_")}:
+        raise ValueError(f"{folder / 'config.json'} does not match the config {GATED_WEIGHTS} was saved with")
+    model = cls.from_config(config)
     units = dict(model.named_modules())
-    for name, kw in json.loads((folder / GATES_FILE).read_text()).items():
+    for name, kw in gates.items():
         block = units.get(name)
         adapter = next((f for t, f in ADAPTERS.items() if isinstance(block, t)), None)
         if adapter is None:

@@ -57,6 +57,8 @@ class Schedule:
                  config: dict | None = None): # a full diffusers scheduler config instead of the arguments above
         if config is None:
             if name not in SCHEDULES: raise ValueError(f"unknown schedule {name!r}; choose one of {list(SCHEDULES)}")
+            if isinstance(T, bool) or not isinstance(T, int) or T < 2:
+                raise ValueError(f"T = {T!r}: a schedule needs a whole number of training timesteps >= 2")
             config = dict(num_train_timesteps=T, rescale_betas_zero_snr=zero_terminal_snr,
                           prediction_type=prediction_type, **SCHEDULES[name])
         check_prediction_type(config.get("prediction_type", "epsilon"),

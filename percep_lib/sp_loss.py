@@ -291,7 +291,12 @@ class SPObjective:
                  formulation: str = "sp", # "sp" or "sp2" (Table 5)
                  weight: Callable[[Tensor], Tensor] | None = None, # per-sample weight w(t); None: unweighted
                 ):
-        parse_layers(layers)  # fail early on a bad layer set
+        parse_layers(layers)  # fail early on a bad layer set, distance, t' sampler or formulation (not at the first step)
+        if isinstance(distance, str) and distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {list(DISTANCES)} or a function, not {distance!r}")
+        if isinstance(t2_sampler, str) and t2_sampler not in T2_SAMPLERS:
+            raise ValueError(f"t2_sampler must be one of {list(T2_SAMPLERS)} or a function, not {t2_sampler!r}")
+        if formulation not in ("sp", "sp2"): raise ValueError(f"formulation must be 'sp' or 'sp2', not {formulation!r}")
         self.perceptual, self.schedule, self.weight = perceptual, schedule, weight
         self.kw = dict(layers=layers, distance=distance, t2_sampler=t2_sampler, formulation=formulation)
 

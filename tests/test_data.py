@@ -233,3 +233,14 @@ def test_exif_orientation_in_every_loader(tmp_path, monkeypatch, orientation):
     im = bundled_photo("tagged")
     assert im.size == ((32, 48) if orientation in (6, 8) else (48, 32)) and red_quadrants(im) == want
     assert PhotoCrops(4, size=SIZE, photos=("tagged",))._images[0].size == im.size
+
+
+def test_a_damaged_cache_entry_is_named_and_checked_again(messy, tmp_path):
+    with pytest.warns(BadInputWarning):
+        a = ImageFolderDataset(messy[0], size=SIZE)
+    (entry,) = (tmp_path / "cache" / "image_checks").glob("*.json")
+    entry.write_text('{"good": ["x.png"], "skip')  # a write cut short
+    with pytest.warns(BadInputWarning, match=f"{entry}: damaged image-check cache entry"):
+        b = ImageFolderDataset(messy[0], size=SIZE)
+    assert (a.files, sorted(a.skipped)) == (b.files, sorted(b.skipped))
+    assert json.loads(entry.read_text())["good"] == a.files, "rewritten whole"

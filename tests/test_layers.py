@@ -7,7 +7,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "percep_lib"
 LAYERS = [  # bottom first; a module may import from its own layer and those below
-    ["config"],
+    ["config", "safe_io"],  # settings; atomic writes, folder locks, made-by markers
     ["schedules", "p2", "sp_loss", "residual"],  # the papers (nbs/00-03)
     ["core"],  # objectives, their registry, the VLB, sampling, conditioning
     ["data"],  # synthetic shapes, shipped photos, the user's files

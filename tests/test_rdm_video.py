@@ -73,6 +73,10 @@ def test_sensitivity_gates_and_verdicts(smoke):
     md = (smoke / "results.md").read_text()
     for what in ["v1: AdaLN-style", "depth 2 against depth 1", "with gate supervision (anchor, 0.35)", "none condition: gated v0 against plain v3"]:
         assert what in md, what
+    v = pd.read_csv(smoke / "verdicts.csv")
+    assert v["underpowered"].all() and v["rule"].str.contains("enough seeds").all(), "4 steps, 2 seeds: nothing is called"
+    pre = pd.read_csv(smoke / "preconditions.csv")
+    assert "own objective moves" in set(pre["precondition"]) and "**Preconditions**" in md
 
 
 def test_a_stopped_run_resumes_reading_finished_runs_back(tmp_path, run_nb):
@@ -80,7 +84,7 @@ def test_a_stopped_run_resumes_reading_finished_runs_back(tmp_path, run_nb):
     kw = dict(profile="smoke", variants=[0], depths=[2], keep_work=True)
     first = run_nb(NB, tmp_path / "r", seeds=[0], **kw)
     table = pd.read_csv(first / "results.csv").drop(columns="seconds")
-    assert sorted(p.name for p in (first / "work").iterdir()) == ["class v0 d2 s0", "class v0 d2 sup-anchor s0", "class v3 d2 s0", "none v0 d2 s0", "none v3 d2 s0"]
+    assert sorted(p.name for p in (first / "work").iterdir() if not p.name.startswith(".")) == ["class v0 d2 s0", "class v0 d2 sup-anchor s0", "class v3 d2 s0", "none v0 d2 s0", "none v3 d2 s0"]
     shutil.rmtree(first / "work" / "none v3 d2 s0")  # as if stopped before the last run
     second = run_nb(NB, tmp_path / "r", seeds=[0, 1], resume=True, **kw)
     cfg = json.loads((second / "config.json").read_text())

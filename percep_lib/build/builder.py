@@ -4,7 +4,7 @@
 
 # %% ../../nbs/build/00_builder.ipynb #bb398d4a
 from __future__ import annotations
-import importlib
+import importlib, json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,9 +14,10 @@ from torch.utils.data import Dataset
 from diffusers import AutoencoderKL
 from ..core.conditioning import (Conditioner, ClassConditioner, TextConditioner, WordTokenizer, check_sd21_folder,
                                           tiny_text_encoder)
-from ..data.shapes import ShapesDataset, PALETTE, SHAPES
+from ..data.shapes import MovingShapesDataset, ShapesDataset, PALETTE, SHAPES
 from ..data.files import from_settings
 from ..config import repo_root
+from ..safe_io import file_sha256
 from ..residual import gate_model
 from ..schedules import Schedule
 from ..train.checkpoints import list_checkpoints, load_weights
@@ -25,7 +26,7 @@ from ..train.config import TrainConfig
 # %% auto #0
 __all__ = ['SHAPES_VOCAB', 'UNCONDITIONAL', 'SHAPES_UNET', 'CAPTION_UNET', 'SHAPES_LATTE', 'build_model', 'build_conditioner',
            'Parts', 'model_spec', 'shapes_conditioner', 'build_parts', 'vae_codec', 'EvalSet', 'train_data',
-           'build_data', 'stage_config', 'load_model']
+           'build_data', 'heldout_data', 'stage_config', 'load_model']
 
 # %% ../../nbs/build/00_builder.ipynb #fdd8d2da
 def _target(spec: dict, what: str):
@@ -225,6 +226,17 @@ def build_data(P: dict, # profile settings: source, resolution, n_eval (and n_tr
                               torch.stack([train_set[i]["image"] for i in range(n)]), asked,
                               "shapes" if "shape" in items[0] else "")
 
+# %% ../../nbs/build/00_builder.ipynb #3b51e424
+def heldout_data(P: dict, # profile settings: source, resolution
+                 train_set: Dataset, # the profile's training set (other sources take its last n images)
+                 seed: int = 0, # the shapes sources draw a fresh set at seed + 2000 (training: seed, evaluation: seed + 1000)
+                 n: int = 256) -> Dataset:
+    "Held-out images or clips (and captions) on which each model's own objective is scored with fixed draws."
+    if P["source"] in ("tiny", "shapes"): return ShapesDataset(n, size=P["resolution"], seed=seed + 2000)
+    if P["source"] == "moving_shapes":
+        return MovingShapesDataset(n, seed=seed + 2000, frames=P["frames"], size=P["resolution"])
+    return torch.utils.data.Subset(train_set, range(max(0, len(train_set) - n), len(train_set)))
+
 # %% ../../nbs/build/00_builder.ipynb #f6ee97c1
 def stage_config(out_dir: str | Path, # this stage's folder (its checkpoints/ and metrics.jsonl)
                  resume: bool = False, # continue from the stage's checkpoints, if it has any
@@ -237,9 +249,16 @@ def stage_config(out_dir: str | Path, # this stage's folder (its checkpoints/ an
 def load_model(parts: Parts, # builds the architecture
                path: str | Path, # a weights file: {"model": state_dict} (a relative path: from the repository root)
                ) -> nn.Module:
-    "A model of `parts` holding the weights saved at `path` (eval mode); FileNotFoundError naming a missing file."
+    "A model of `parts` holding the weights saved at `path` (eval mode); errors name the file (missing, not its card's, another network)."
     path = Path(path) if Path(path).is_absolute() else repo_root() / path
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such weights file")
+    card = path.with_suffix(".json")
+    want = json.loads(card.read_text()).get("weights_sha256") if card.is_file() else None
+    if want and want != file_sha256(path):
+        raise ValueError(f"{path} does not match its card {card.name} (weights_sha256): a save was interrupted or one "
+                         "of the two was replaced; rebuild the weights with the card's command")
     model = parts.new_model()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    try: model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    except (RuntimeError, KeyError) as e:
+        raise ValueError(f"{path} holds weights of another network than this profile builds: {str(e)[:300]}") from None
     return model.to(parts.device).eval()

@@ -137,6 +137,8 @@ def sample(model: nn.Module, # denoiser called as model(x, t, **cond)
         raise ValueError("an eps-prediction model cannot be sampled from t = T under zero terminal SNR (x0 = x_T / 0): "
                          "train it with v-prediction")
     if sampler != "ddim" and eta != 0: raise ValueError("eta applies to DDIM only")
+    for k, v in dict(n=n, steps=steps, batch_size=batch_size).items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} = {v!r}: must be >= 1")
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
     device = torch.device(device or (p.device if p is not None else "cpu"))
     dtype = dtype or (p.dtype if p is not None and p.is_floating_point() else torch.float32)

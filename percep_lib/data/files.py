@@ -13,13 +13,14 @@ from torch import Tensor
 from torch.utils.data import Dataset, DataLoader
 from PIL import Image
 from ..config import settings, SettingMissing
+from ..safe_io import atomic_text
 from .photos import upright
 from .shapes import _check_index, to_model_range
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'BadInputWarning', 'UnreadableImage', 'to_rgb', 'center_crop_resize', 'natural_key', 'FileSource',
-           'open_image', 'check_image', 'scan_images', 'warn_bad_inputs', 'load_image', 'ImageFolderDataset',
-           'CocoCaptions', 'VideoFramesDataset', 'from_settings', 'stack_samples']
+           'open_image', 'check_image', 'scan_images', 'warn_bad_inputs', 'load_image', 'caption_text',
+           'ImageFolderDataset', 'CocoCaptions', 'VideoFramesDataset', 'from_settings', 'stack_samples']
 
 # %% ../../nbs/data/02_files.ipynb #0cd9d470
 class BadInputWarning(UserWarning):
@@ -156,7 +157,11 @@ def scan_images(source: FileSource, # where the files are
                                    [(n, source.stat(n)) for n in names]], default=str).encode()).hexdigest()[:20]
     path = (_cache_dir() / f"{key}.json") if cache and _cache_dir() is not None else None
     if path is not None and path.is_file():
-        r = json.loads(path.read_text()); return r["good"], r["skipped"], r["converted"]
+        try:
+            r = json.loads(path.read_text()); return list(r["good"]), dict(r["skipped"]), dict(r["converted"])
+        except (ValueError, KeyError, TypeError) as e:  # a damaged entry: said, then checked again and rewritten
+            warnings.warn(f"{path}: damaged image-check cache entry ({type(e).__name__}); checking the files again",
+                          BadInputWarning, stacklevel=2)
     good, skipped, modes = [], {}, Counter()
     for n in names:
         try: data = source.read(n)
@@ -165,7 +170,7 @@ def scan_images(source: FileSource, # where the files are
         if reason is None: good.append(n); modes[mode] += mode != "RGB"
         else: skipped[n] = reason
     converted = {m: c for m, c in modes.items() if c}
-    if path is not None: path.write_text(json.dumps(dict(good=good, skipped=skipped, converted=converted)))
+    if path is not None: atomic_text(path, json.dumps(dict(good=good, skipped=skipped, converted=converted)))
     return good, skipped, converted
 
 # %% ../../nbs/data/02_files.ipynb #1a7cfb44
@@ -203,6 +208,16 @@ def load_image(source: FileSource, # where the file is
     return to_model_range(np.asarray(center_crop_resize(im, size)))
 
 # %% ../../nbs/data/02_files.ipynb #493d2830
+def caption_text(data: bytes, # a caption file's bytes
+                 name: str) -> str: # named in the errors
+    "A caption file's text: UTF-8 (a BOM dropped) or UTF-16 with its BOM, stripped; ValueError if undecodable or empty."
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"): text = data.decode("utf-16")
+    else:
+        try: text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e: raise ValueError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not text.strip(): raise ValueError(f"{name}: empty caption (an empty caption would train unconditionally)")
+    return text.strip()
+
 class ImageFolderDataset(Dataset):
     "Images from a folder or .zip, P2/ADM-preprocessed to size x size in [-1, 1]; bad files skipped and counted."
     def __init__(self, root: str | Path, # folder or .zip of images (searched recursively)
@@ -227,6 +242,10 @@ class ImageFolderDataset(Dataset):
         warn_bad_inputs(str(self.source.root), self.skipped, self.converted)
         if not self.files: raise ValueError(f"{self.source.root}: no usable images (of {len(self.source.names)} "
                                             f"listed; skipped: {len(self.skipped)})")
+        # every caption read now: a BOM, UTF-16 or an empty file is said before training, naming the file
+        self._captions = {n: caption_text(self.source.read(Path(n).with_suffix(".txt").as_posix()),
+                                          f"{self.source.root}/{Path(n).with_suffix('.txt').as_posix()}")
+                          for n in self.files} if captions else {}
 
     def __len__(self): return len(self.files)
 
@@ -234,8 +253,7 @@ class ImageFolderDataset(Dataset):
         i = _check_index(i, len(self.files))
         name = self.files[i]
         out = {"image": load_image(self.source, name, self.size, self.alpha_background), "path": name, "index": i}
-        if self.captions: out["caption"] = (self.source.read(Path(name).with_suffix(".txt").as_posix())
-                                            .decode("utf-8", "replace").strip())
+        if self.captions: out["caption"] = self._captions[name]
         return out
 
     def __repr__(self):
@@ -253,6 +271,7 @@ class CocoCaptions(Dataset):
                  upscale: bool = True, # COCO images are ~640x480; accept smaller ones (upsampled) instead of skipping
                  cache: bool = True, # cache the file check under [paths] cache
                 ):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n = {n!r}: must be a whole number >= 1")
         root = Path(root) if root is not None else settings().path_of(
             "data", "coco2014", expect="the MS-COCO 2014 folder holding val2014/ and annotations/")
         ann = root / "annotations" / f"captions_{split}.json"
@@ -303,6 +322,8 @@ class VideoFramesDataset(Dataset):
                  upscale: bool = False, # accept frames smaller than `size`
                  cache: bool = True, # cache the frame check under [paths] cache
                 ):
+        for k, v in dict(frames=frames, stride=stride, clip_step=clip_step if clip_step is not None else 1).items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} = {v!r}: must be >= 1")
         self.source, self.size, self.frames, self.stride = FileSource(root), size, frames, stride
         span = (frames - 1) * stride + 1
         self.clip_step = clip_step or span

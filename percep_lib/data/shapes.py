@@ -11,8 +11,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['SHAPES', 'PALETTE', 'BACKGROUND', 'INSIDE', 'AREA', 'to_model_range', 'to_uint8', 'shape_coverage', 'render_shapes',
-           'ShapesDataset', 'CirclesDataset', 'bounce', 'MovingShapesDataset']
+__all__ = ['SHAPES', 'PALETTE', 'BACKGROUND', 'INSIDE', 'AREA', 'to_model_range', 'to_uint8', 'check_model_images',
+           'shape_coverage', 'render_shapes', 'ShapesDataset', 'CirclesDataset', 'bounce', 'MovingShapesDataset']
 
 # %% ../../nbs/data/00_shapes.ipynb #7ad21818
 def to_model_range(a: np.ndarray, # (H,W,C) image: uint8 in [0,255] or float in [0,1]
@@ -27,6 +27,26 @@ def to_uint8(x: Tensor, # images in [-1, 1], any leading dims
             ) -> Tensor:
     "Images in [-1, 1] as uint8 in [0, 255] (rounded and clamped), same shape."
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+# %% ../../nbs/data/00_shapes.ipynb #a49bd8fe
+def check_model_images(x: Tensor, # images the metrics will read: (N, C, H, W) or clips (N, C, T, H, W)
+                       what: str = "images", # named in the error
+                       channels: int = 3) -> Tensor:
+    "`x` unchanged if it is uint8, or finite float in the model's range (not [0, 1] or [0, 255]), with `channels` channels; else ValueError."
+    if not torch.is_tensor(x): raise TypeError(f"{what}: expected a tensor, got {type(x).__name__}")
+    if x.dim() not in (4, 5) or x.shape[1] != channels:
+        raise ValueError(f"{what}: shape {tuple(x.shape)}; expected (N, {channels}, H, W) images or (N, {channels}, T, H, "
+                         "W) clips")
+    if x.dtype == torch.uint8: return x
+    if not x.is_floating_point(): raise ValueError(f"{what}: dtype {x.dtype}; expected float in [-1, 1] or uint8")
+    if bad := int((~torch.isfinite(x)).sum()): raise ValueError(f"{what}: {bad} NaN or infinite values")
+    if not len(x): return x
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0 and hi > 2: raise ValueError(f"{what}: values from {lo:.4g} to {hi:.4g}: these look like images in "
+                                            "[0, 255]; pass x / 127.5 - 1")
+    if lo >= 0 and hi > lo: raise ValueError(f"{what}: no value below 0 ({lo:.3g} to {hi:.3g}): these look like images "
+                                             "in [0, 1]; pass x * 2 - 1")
+    return x
 
 # %% ../../nbs/data/00_shapes.ipynb #b3e420a8
 SHAPES = ("circle", "square", "triangle")  # shape classes, in label order

@@ -15,7 +15,7 @@ import torch_fidelity
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from ..config import settings, default_device
-from ..data.shapes import to_uint8
+from ..data.shapes import check_model_images, to_uint8
 from ..data.files import ImageFolderDataset
 from .domain_net import DOMAIN_NET_NAME, load_domain_net
 
@@ -123,6 +123,7 @@ class UInt8Images(Dataset):
     def __init__(self, src, # (N, 3, H, W) tensor, or a Dataset returning tensors or dicts
                  key: str = "image", # the field of dict samples
                 ):
+        if isinstance(src, Tensor): check_model_images(src)  # [0, 1], [0, 255], NaN, one channel: refused
         if isinstance(src, Tensor) and src.dtype != torch.uint8:  # convert once, in chunks (not image by image)
             src = torch.cat([to_uint8(src[i:i + 4096]) for i in range(0, len(src), 4096)])
         self.src, self.key = src, key
@@ -181,6 +182,8 @@ def fidelity_metrics(real, # reference images: (N,3,H,W) in [-1,1] or uint8, a D
         return UInt8Images(x)
     real, fake = prep(real), prep(fake)
     n_min = min(len(real), len(fake))
+    if n_min < 2: raise ValueError(f"{len(real)} reference and {len(fake)} generated images: FID/KID need >= 2 of each "
+                                   "(a mean and a covariance)")
     device = default_device(device)
     cuda = device.startswith("cuda")
     kss, splits = min(kid_subset_size, n_min), max(1, min(isc_splits, len(fake)))

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from torch import Tensor
 from scipy import ndimage
-from ..data.shapes import SHAPES, PALETTE, BACKGROUND, AREA
+from ..data.shapes import SHAPES, PALETTE, BACKGROUND, AREA, check_model_images
 from .domain_net import SIZE_RANGE
 
 # %% auto #0
@@ -94,6 +94,7 @@ def analyze_shapes(images: Tensor, # (N, 3, H, W) in [-1, 1]
                    tol: dict = SOLID_TOL, # thresholds
                   ) -> dict[str, np.ndarray]:
     "`analyze_shape` over a batch: a dict of (N,) arrays."
+    check_model_images(images)  # [0, 1], [0, 255], NaN pixels or one channel would score as something else
     rows = [analyze_shape(x, background, tol) for x in images]
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
 

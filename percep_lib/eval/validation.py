@@ -320,10 +320,12 @@ def plot_monotone(levels: pd.DataFrame, # the first table of `check_monotone` (o
 
 # %% ../../nbs/eval/03_validation.ipynb #7b3c6905
 def validated_ranges(path=None, # the check's config.json (default: results/metric_checks/monotonicity/ of this repository)
+                     clips: bool = False, # the clip distances' check (results/metric_checks/video/monotonicity/)
                      ) -> dict:
     "The committed monotonicity check's validated range of each distance, {measure: (low, high)}, and the n it holds at."
     from percep_lib.config import repo_root
-    path = repo_root() / "results" / "metric_checks" / "monotonicity" / "config.json" if path is None else path
+    where = ("video", "monotonicity") if clips else ("monotonicity",)
+    path = repo_root().joinpath("results", "metric_checks", *where, "config.json") if path is None else path
     try: cfg = json.loads(open(path).read())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no monotonicity check; run python scripts/train_domain_net.py --monotonicity")

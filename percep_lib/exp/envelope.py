@@ -10,13 +10,38 @@ import platform, subprocess
 from importlib import metadata
 
 # %% auto #0
-__all__ = ['PACKAGES', 'resolve_profile', 'git_commit', 'pin_determinism', 'environment']
+__all__ = ['COUNTS', 'ZERO_OK', 'STEP_LISTS', 'PACKAGES', 'check_profile', 'resolve_profile', 'git_commit', 'pin_determinism',
+           'environment']
+
+# %% ../../nbs/exp/00_envelope.ipynb #6f83be9d
+# settings that count something: whole numbers >= 1 (>= 0 for those in ZERO_OK)
+COUNTS = ("n_eval", "n_train", "max_steps", "batch_size", "checkpoint_every", "curve_steps", "eval_batch", "mse_steps",
+          "sp_steps", "uncond_steps", "frames", "resolution", "grad_accum", "finetune_accum", "threads", "n_boot",
+          "warmup", "n_sens", "n_gif")
+ZERO_OK = ("n_boot", "warmup", "sp_steps", "uncond_steps")
+STEP_LISTS = ("sample_steps", "depths", "seeds") # lists of whole numbers (seeds and depths: distinct)
+
+def check_profile(P: dict) -> dict:
+    "`P` unchanged if its shared settings are well-formed (counts, seeds, step lists); ValueError naming the setting otherwise."
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    for k in COUNTS:
+        if k not in P or P[k] is None: continue
+        low = 0 if k in ZERO_OK else 1
+        if not whole(P[k]) or P[k] < low: raise ValueError(f"{k} = {P[k]!r}: must be a whole number >= {low}")
+    for k in STEP_LISTS:
+        if k not in P: continue
+        v = P[k]
+        if not isinstance(v, (list, tuple)) or not v or not all(whole(x) and x >= (0 if k == "seeds" else 1) for x in v):
+            raise ValueError(f"{k} = {v!r}: must be a non-empty list of whole numbers >= {0 if k == 'seeds' else 1}")
+        if k != "sample_steps" and len(set(v)) != len(v):
+            raise ValueError(f"{k} = {list(v)!r} repeats a value: each must appear once")
+    return P
 
 # %% ../../nbs/exp/00_envelope.ipynb #fa2029f6
 def resolve_profile(profiles: dict, # profile name -> settings dict
                     name: str, # the chosen profile
                     **overrides) -> dict: # explicit parameters; -1, "", empty sequences and None mean "the profile's"
-    "Profile `name` with every explicit override on top (a dict updates the profile's dict); ValueError for unknown keys."
+    "Profile `name` with every explicit override on top (a dict updates the profile's dict), checked (`check_profile`); ValueError for unknown keys."
     if name not in profiles: raise ValueError(f"unknown profile {name!r}; choose one of {list(profiles)}")
     P = dict(profiles[name])
     for k, v in overrides.items():
@@ -24,7 +49,7 @@ def resolve_profile(profiles: dict, # profile name -> settings dict
         empty = v is None or (isinstance(v, (str, list, tuple, dict)) and len(v) == 0)
         if not (empty or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == -1)):
             P[k] = {**P[k], **v} if isinstance(v, dict) and isinstance(P[k], dict) else v
-    return P
+    return check_profile(P)
 
 # %% ../../nbs/exp/00_envelope.ipynb #d37aab85
 def git_commit(where: str | Path = ".") -> str: # a folder inside the repository

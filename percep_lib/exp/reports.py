@@ -4,18 +4,19 @@
 
 # %% ../../nbs/exp/03_reports.ipynb #91ba2f2d
 from __future__ import annotations
-import datetime, json, math
+import datetime, io, json, math
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np, pandas as pd
 from ..config import repo_root, settings
+from ..safe_io import atomic_text, atomic_write
 from .envelope import environment, git_commit
 from .stats import rerun_moves, with_se
 from ..train.loop import read_metrics
 
 # %% auto #0
-__all__ = ['beside', 'markdown_table', 'curves', 'results_dir', 'save_results', 'sample_grid', 'row_label', 'compact_table',
-           'rerun_report', 'paper_table', 'curve_figure']
+__all__ = ['INCOMPLETE', 'beside', 'markdown_table', 'curves', 'results_dir', 'save_results', 'sample_grid', 'row_label',
+           'compact_table', 'rerun_report', 'paper_table', 'curve_figure']
 
 # %% ../../nbs/exp/03_reports.ipynb #4b20e96c
 def beside(ours: pd.DataFrame, # our results
@@ -91,6 +92,8 @@ def results_dir(name: str, # experiment name, e.g. "05_sp_finetune"
     return out
 
 # %% ../../nbs/exp/03_reports.ipynb #25a79a77
+INCOMPLETE = "INCOMPLETE" # present in a results folder while (or because) a run was writing it
+
 def save_results(name: str, # experiment name: the folder under root
                  rows, # our results: list of dicts or a DataFrame
                  *, profile: str, # "smoke", "default" or "paper"
@@ -104,8 +107,9 @@ def save_results(name: str, # experiment name: the folder under root
                  notes: str = "", # markdown appended under the table (what differs from the paper, caveats)
                  summary: str = "", # markdown shown first, under "## Summary" (e.g. a compact table and the verdict)
                  root: str | Path | None = None, # default: [paths] results of settings.ini
-                 overwrite: bool = False) -> Path: # replace earlier results in results/<name>/
-    "Write results.csv, results.md (ours beside the paper's, with provenance and machine), config.json (with `environment()`) and figures; return the folder."
+                 overwrite: bool = False, # replace earlier results in results/<name>/
+                 tables: dict | None = None) -> Path: # more file name -> DataFrame, written beside results.csv unless empty
+    "Write results.csv, results.md (ours beside the paper's, with provenance and machine), config.json (with `environment()`), tables and figures, each atomically; return the folder."
     ours = pd.DataFrame(rows)
     if ours.empty: raise ValueError("no result rows to save")
     paper = pd.DataFrame(paper_rows) if paper_rows is not None else None
@@ -114,14 +118,20 @@ def save_results(name: str, # experiment name: the folder under root
     if out.name != name: print(f"results/{name} already holds results: this run goes to {out} (pass overwrite=True to "
                                "replace)")
     out.mkdir(parents=True, exist_ok=True)
+    # each file atomically, and the folder marked while they are written: a stopped run leaves the marker behind
+    marker = out / INCOMPLETE
+    atomic_text(marker, "a run was writing these results; while this file is here they may mix two runs\n")
     # the run's own record, else now: before (tracked) result files are written
     commit = config.get("commit") or git_commit(out)
-    ours.to_csv(out / "results.csv", index=False)
-    if paper is not None: paper.to_csv(out / "paper.csv", index=False)
+    atomic_text(out / "results.csv", ours.to_csv(index=False))
+    if paper is not None: atomic_text(out / "paper.csv", paper.to_csv(index=False))
+    for fname, t in (tables or {}).items():
+        if len(t): atomic_text(out / fname, t.to_csv(index=False))  # an empty table (no verdicts, no gates): not written
     env = config.get("environment") or environment()  # recorded now unless the experiment recorded it at its start
-    (out / "config.json").write_text(json.dumps({**config, "environment": env}, indent=1, default=str) + "\n")
+    atomic_text(out / "config.json", json.dumps({**config, "environment": env}, indent=1, default=str) + "\n")
     for stem, fig in (figures or {}).items():
-        fig.savefig(out / f"{stem}.png", dpi=120, bbox_inches="tight")
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        atomic_write(out / f"{stem}.png", lambda f: f.write(buf.getvalue()))
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [f"# {title or name}", "", "| | |", "|---|---|", f"| profile | {profile} |",
             f"| metric backbone | {backbone} |",
@@ -132,7 +142,8 @@ def save_results(name: str, # experiment name: the folder under root
     body += ["## Results" + (" (ours beside the paper's)" if paper is not None else ""), "", markdown_table(table), ""]
     if notes: body += [notes.strip(), ""]
     body += [f"![{stem}]({stem}.png)\n" for stem in figures or {}]
-    (out / "results.md").write_text("\n".join(head + body))
+    atomic_text(out / "results.md", "\n".join(head + body))
+    marker.unlink()
     return out
 
 # %% ../../nbs/exp/03_reports.ipynb #58796fc2

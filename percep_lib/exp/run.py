@@ -14,6 +14,7 @@ from .reports import markdown_table, save_results
 from .stages import profile_stage
 from .standin import is_standin
 from .store import Grid, run_grid
+from ..safe_io import MARK, FolderLocked, in_use, is_ours, remove_ours
 from ..train.config import TrainConfig
 
 # %% auto #0
@@ -38,7 +39,11 @@ class Experiment:
     cpu0: float = field(default_factory=time.process_time) # and for the CPU time of this process
 
     @property
-    def work(self) -> Path: return self.out / "work" # checkpoints and finished runs (git ignores it)
+    def work(self) -> Path: # checkpoints and finished runs (git ignores it); made with the project's marker
+        w = self.out / "work"
+        if not w.exists():  # both marked: a later run may clean and replace them
+            w.mkdir(parents=True); (w / MARK).touch(); (self.out / MARK).touch()
+        return w
     @property
     def commit(self) -> str: return self.config["commit"]
     def minutes(self) -> float: return (time.perf_counter() - self.t0) / 60
@@ -56,9 +61,10 @@ class Experiment:
                              progress=self.profile != "smoke", **settings)
 
     def grid(self, runs, make, name=str) -> Grid:
-        "`run_grid` over the profile's seeds, kept in `work/` under the profile's settings; config.json records it."
+        "`run_grid` over the profile's seeds, kept under the profile's settings (in `finished/` where the profile has `commit_runs`, else `work/`); config.json records it."
+        kept = self.out / "finished" if self.P.get("commit_runs") else None  # committed as runs finish
         grid = run_grid(runs, self.P["seeds"], make, self.work, key=dict(self.P, device=self.device),
-                        resume=self.resume, name=name)
+                        resume=self.resume, name=name, kept=kept)
         self.config.update(grid.record())
         return grid
 
@@ -89,13 +95,19 @@ class Experiment:
         self.config["wall_minutes"] = round(self.minutes(), 2)
         res = save_results(self.out.name, table, profile=self.profile, seed=seed, config=self.config, backbone=backbone,
                            summary=summary, notes=notes, title=title, root=self.out.parent, figures=figures,
-                           **{"overwrite": True, **save_kw})
-        for fname, t in (tables or {}).items():
-            if len(t): t.to_csv(res / fname, index=False)  # an empty table (no verdicts, no gates) is not written
-        if not keep_work: shutil.rmtree(self.work, ignore_errors=True)
+                           tables=tables, **{"overwrite": True, **save_kw})
+        (res / MARK).touch()  # a results folder of the project's: a later run may replace it
+        if not keep_work and self.work.exists():
+            if busy := in_use(self.work): print(f"{self.work} kept: in use by {'; '.join(busy)}")
+            elif is_ours(self.work): remove_ours(self.work)
+            else: print(f"{self.work} kept: the project did not make it")
         return res
 
 # %% ../../nbs/exp/09_run.ipynb #2b5a1908
+def _made_here(folder: Path) -> bool:
+    "A results folder of the project: its marker, or (committed before markers) a results.md beside a config.json."
+    return is_ours(folder) or ((folder / "results.md").is_file() and (folder / "config.json").is_file())
+
 def start_experiment(name: str, # the experiment, e.g. "06_p2_train"
                      profiles: dict, # profile name -> settings
                      profile: str, # the chosen profile
@@ -108,7 +120,7 @@ def start_experiment(name: str, # the experiment, e.g. "06_p2_train"
                      record: dict | None = None, # more entries of config.json, placed before the profile's
                      quiet: bool = False, # do not print the configuration
                      **overrides) -> Experiment: # the notebook's explicit parameters (see `resolve_profile`)
-    "Resolve the profile, pin determinism, pick the device and folder, check the inputs; record provenance."
+    "Resolve the profile, pin determinism, pick the device and folder (never a foreign one), check the inputs; record provenance."
     P = resolve_profile(profiles, profile, **overrides)
     changed = prepare(P) if prepare is not None else None
     if isinstance(changed, dict): P = changed  # any other return (a checked path, ...) leaves the profile as it is
@@ -117,7 +129,16 @@ def start_experiment(name: str, # the experiment, e.g. "06_p2_train"
     folders = {"default": ""} if folders is None else folders
     root = repo_root() / "results" / name
     out = Path(out_dir) if out_dir else root / folders[profile] if profile in folders else root / "runs" / profile
-    if not resume and (out / "work").exists(): shutil.rmtree(out / "work")
+    foreign = [p for p in out.iterdir() if p.suffix != ".ipynb"] if out_dir and out.is_dir() else []  # not the run's own
+    if foreign and not _made_here(out):  # a folder of the user's (its executed notebook, run.ipynb, aside)
+        raise FileExistsError(f"out_dir {out} holds files the project did not make (no results.md with config.json, "
+                              f"no {MARK}): choose a new or empty folder")
+    if not resume and (out / "work").exists():
+        if busy := in_use(out / "work"):
+            raise FolderLocked(f"{out / 'work'} is in use ({'; '.join(busy)}): to run beside it pass resume=True "
+                               "(-p resume True), or wait for it")
+        if out_dir: remove_ours(out / "work")  # refuses a work/ the project did not make
+        else: shutil.rmtree(out / "work")  # under the project's own results/ tree
     used = inputs(P) if callable(inputs) else inputs
     paths = {f"[{s}] {k}": settings().path_of(s, k) for s, k in used}  # SettingMissing names the key
     standin = any(is_standin(p) for p in paths.values())

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from ..core.sample import Samples, sample
 from ..train.checkpoints import list_checkpoints, load_weights
+from ..safe_io import atomic_text, atomic_write, file_sha256
 from ..train.config import TrainConfig
 from ..train.loop import read_metrics, train
 from ..build.builder import Parts, stage_config
@@ -101,12 +102,10 @@ def generate(model: nn.Module, # the denoiser
 def save_model(model: nn.Module, # the model to ship
                path: str | Path, # the weights file (.pt); the card goes beside it as .json
                card: dict) -> Path: # how it was made and what it measured (JSON-serialisable, or str()-able)
-    "Write {'model': state_dict} to `path` and `card` to the same name with .json; return the card's path."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict()}, path)
-    card_path = path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=1, default=str) + "\n")
-    return card_path
+    "Write {'model': state_dict} to `path` and `card` (with the weights' SHA-256) beside it as .json, each atomically; return the card's path."
+    path = atomic_write(path, lambda f: torch.save({"model": model.state_dict()}, f))
+    card = {**card, "weights_sha256": file_sha256(path)}  # a kill between the two writes: the old card no longer fits
+    return atomic_text(path.with_suffix(".json"), json.dumps(card, indent=1, default=str) + "\n")
 
 # %% ../../nbs/exp/04_stages.ipynb #fd33fa0a
 def profile_stage(P: dict, # profile settings: max_steps, batch_size, lr, warmup, ema, checkpoint_every, precision

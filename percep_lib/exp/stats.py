@@ -14,7 +14,7 @@ from ..eval.fidelity import frechet_distance
 __all__ = ['LOWER_IS_BETTER', 'over_seeds', 'paired_over_seeds', 'pick', 'compare', 'verdict_lines', 'in_words', 'loss_trend',
            'rerun_moves', 'with_se', 'verdict_sentence', 'loss_sentence', 'unfinished_sentence', 'mean_spread',
            'versus', 'seed_table', 'paired_seeds', 'mcnemar', 'paired_bootstrap_fid', 'tost', 'preconditions',
-           'powered_verdict', 'in_range']
+           'powered_verdict', 'in_range', 'paired_change', 'seed_test', 'powered_table', 'powered_sentence']
 
 # %% ../../nbs/exp/02_stats.ipynb #321efabc
 def _where(t: pd.DataFrame, where: dict) -> pd.DataFrame:
@@ -255,10 +255,13 @@ def tost(diff: float, diff_se: float, # a difference and its standard error
 def preconditions(moves: tuple | None, # (the treatment's held-out own-loss change, its paired SE); None: not measured
                   finished: tuple | None, # (the baseline's ground-truth rate, the domain's threshold), e.g. (solid, 0.9)
                   headroom: tuple | None, # (baseline metric, real-vs-real floor, the paper's relative effect, SE of a
-                                          # difference at this n), for a lower-is-better distance
+                                          # difference at this n); for a rate the floor is the real images' ceiling
                   control: tuple | None, # (difference, SE) of the positive control on this metric at this n
-                  k: float = 2.0) -> pd.DataFrame: # standard errors each must clear
-    "The three preconditions of a powered verdict, one row each: what was measured, what was needed, whether it holds."
+                  k: float = 2.0, # standard errors each must clear
+                  higher_is_better: bool = False, # the metric is a rate (headroom is the gap below the ceiling)
+                  seeds: tuple | None = None, # (training seeds compared, seeds needed), where the verdict rests on seeds
+                  validated: tuple | None = None) -> pd.DataFrame: # (the compared values, (low, high) validated range)
+    "The three preconditions of a powered verdict (and, where given, enough seeds and values in the validated range), one row each."
     rows = []
     if moves is None: rows.append(("own objective moves", "not measured", f"falls > {k:g} SE", False))
     else:
@@ -271,14 +274,25 @@ def preconditions(moves: tuple | None, # (the treatment's held-out own-loss chan
     if headroom is None: rows.append(("headroom", "not measured", f"paper's effect > {k:g} SE", False))
     else:
         m, floor, rel, se = headroom
-        effect = rel * max(m - floor, 0.0)  # the paper's relative change of the part above the floor
-        rows.append(("headroom", f"paper's effect {effect:.3g} ({rel:.0%} of {m:.3g} - floor {floor:.3g})",
+        gap = floor - m if higher_is_better else m - floor  # the part the paper's relative change acts on
+        effect, bound = rel * max(gap, 0.0), "ceiling" if higher_is_better else "floor"
+        shown = f"{bound} {floor:.3g} - {m:.3g}" if higher_is_better else f"{m:.3g} - {bound} {floor:.3g}"
+        rows.append(("headroom", f"paper's effect {effect:.3g} ({rel:.0%} of {shown})",
                      f"> {k:g} x SE {se:.2g}", bool(effect > k * se)))
     if control is None: rows.append(("positive control separates", "not measured", f"> {k:g} SE", False))
     else:
         d, se = control
         rows.append(("positive control separates", f"{d:+.3g} ± {se:.2g}", f"|diff| > {k:g} SE", bool(abs(d) > k * se)))
+    if seeds is not None:
+        n, need = seeds
+        rows.append(("enough seeds", f"{n}", f">= {need}", bool(n >= need)))
+    if validated is not None:
+        values, (lo, hi) = validated
+        rows.append(("in validated range", ", ".join(f"{v:.3g}" for v in values),
+                     f"{lo:.3g} to {hi:.3g}" if lo <= hi else "no range validated at this n and backbone",
+                     bool(all(lo <= v <= hi for v in values))))
     return pd.DataFrame(rows, columns=["precondition", "measured", "needed", "holds"])
+
 
 # %% ../../nbs/exp/02_stats.ipynb #b604341d
 def powered_verdict(metric: str, # the compared column (its direction from `LOWER_IS_BETTER`)
@@ -287,7 +301,7 @@ def powered_verdict(metric: str, # the compared column (its direction from `LOWE
                     alpha: float = 0.05, # the paired test's level
                     bound: float | None = None) -> dict: # an equivalence margin: also report TOST's p
     "A verdict row: 'lower' / 'higher' at p < alpha, 'tie' otherwise, 'underpowered' if any precondition fails."
-    failed = pre.loc[~pre.holds, "precondition"].tolist()
+    failed = pre.loc[~pre.holds, "precondition"].tolist() + (["a test (no SE)"] if math.isnan(test["p_value"]) else [])
     if failed: verdict = "underpowered"
     elif test["p_value"] < alpha: verdict = "lower" if test["diff"] < 0 else "higher"
     else: verdict = "tie"
@@ -309,3 +323,76 @@ def in_range(t: pd.DataFrame, # a results table
         flags.append(f"{m}_in_range")
     out["in_range"] = out[flags].all(axis=1) if flags else True
     return out
+
+# %% ../../nbs/exp/02_stats.ipynb #c1c0865f
+def paired_change(a: Sequence, # per training seed: the tested model's per-batch held-out losses (fixed draws)
+                  b: Sequence, # the reference model's on the same batches and draws, in the same seed order
+                  ) -> tuple[float, float]:
+    "(mean of a - b over every batch of every seed, its paired SE): how far a treatment moved an objective."
+    d = np.concatenate([np.asarray(x, dtype=float) - np.asarray(y, dtype=float) for x, y in zip(a, b, strict=True)])
+    if len(d) < 2: raise ValueError(f"{len(d)} paired batch(es): an SE needs >= 2")
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+
+# %% ../../nbs/exp/02_stats.ipynb #0148a0bd
+def seed_test(t: pd.DataFrame, # one row per (configuration, seed), with `<metric>_se` columns
+              test: dict, ref: dict, # selectors of the tested and the reference configuration
+              metric: str, on: str = "seed") -> dict:
+    "The test of one comparison on one metric: `paired_seeds` over the shared seeds with >= 2, else a z-test on the two rows' SEs."
+    a, b = _where(t, test).set_index(on), _where(t, ref).set_index(on)
+    common = sorted(set(a.index) & set(b.index))
+    if not common: raise ValueError(f"no {on} in common between {test} and {ref}")
+    if len(common) >= 2: return paired_seeds(a.loc[common, metric].tolist(), b.loc[common, metric].tolist())
+    ra, rb = a.loc[common[0]], b.loc[common[0]]
+    d, se = float(ra[metric] - rb[metric]), math.hypot(ra.get(f"{metric}_se", math.nan), rb.get(f"{metric}_se", math.nan))
+    p = float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else math.nan if math.isnan(se) else float(d == 0)
+    return dict(diff=d, diff_se=se, p_value=p, n=1, test="z on the two rows' SEs (one seed)")
+
+# %% ../../nbs/exp/02_stats.ipynb #278d8e10
+def powered_table(t: pd.DataFrame, # one row per (configuration, seed) at one sampling setting, with `_se` columns
+                  comparisons: Sequence[tuple], # (test selector, reference selector, what the sentence calls it)
+                  metrics: Sequence[str],
+                  moves: dict, # what -> (the treatment's own-objective change against the reference, its SE) or None
+                  finished: tuple | None, # (ground-truth column, threshold): the reference's mean must reach it
+                                          # (a domain without that column: not measured)
+                  floors: dict, # metric -> the real images' value (the floor of a distance, the ceiling of a rate)
+                  effect: float, # the paper's relative effect (e.g. 0.21 for a 21% FID drop)
+                  control: dict, # metric -> (difference, SE) of the positive control (a missing metric: not measured)
+                  ranges: dict | None = None, # metric -> validated (low, high); compared values outside: underpowered
+                  seeds_needed: int | None = None, # a verdict resting on training seeds needs this many
+                  tests: dict | None = None, # (what, metric) -> a test dict replacing `seed_test` (sample-paired tests)
+                  alpha: float = 0.05, k: float = 2.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "Every comparison x metric: the test, the preconditions and the powered verdict; returns (verdicts, preconditions)."
+    verdicts, pres = [], []
+    for test, ref, what in comparisons:
+        a, b = _where(t, test), _where(t, ref)
+        fin = None if finished is None or finished[0] not in b else (float(b[finished[0]].mean()), finished[1])
+        for m in metrics:
+            r = (tests or {}).get((what, m)) or seed_test(t, test, ref, m)
+            higher = m.split("[")[0].split("@")[0] not in LOWER_IS_BETTER
+            va, vb = float(a[m].mean()), float(b[m].mean())
+            pre = preconditions(moves.get(what), fin,
+                                None if m not in floors else (vb, floors[m], effect, r["diff_se"]),
+                                control.get(m), k=k, higher_is_better=higher,
+                                seeds=None if seeds_needed is None else (int(_where(t, ref)["seed"].nunique()),
+                                                                         seeds_needed),
+                                validated=None if not ranges or m not in ranges else ((va, vb), ranges[m]))
+            v = powered_verdict(m, r, pre, alpha)
+            verdicts.append(dict(comparison=what, metric=m, value=va, ref=vb, **{k_: v[k_] for k_ in (
+                "diff", "diff_se", "p_value", "underpowered", "verdict", "words", "rule")}, n=r.get("n"),
+                test=r.get("test")))
+            pres.append(pre.assign(comparison=what, metric=m))
+    cols = ["comparison", "metric", "precondition", "measured", "needed", "holds"]
+    return pd.DataFrame(verdicts), pd.concat(pres, ignore_index=True)[cols]
+
+# %% ../../nbs/exp/02_stats.ipynb #de73ff7a
+def powered_sentence(v: pd.DataFrame, # `powered_table`'s verdicts of one comparison
+                     what: str) -> str: # the comparison
+    "'what: metric value vs ref (diff ± SE, p) better/worse/ties/underpowered; ...', the failed preconditions once where every metric shares them."
+    failed = [r.split("failed: ")[1] if "failed: " in r else "" for r in v["rule"]]
+    shared = len(set(failed)) == 1
+    parts = []
+    for r, f in zip(v.itertuples(), failed):
+        p = "p n/a" if pd.isna(r.p_value) else f"p = {r.p_value:.2g}"
+        parts.append(f"{r.metric} {r.value:.3g} vs {r.ref:.3g} ({r.diff:+.2g} ± {r.diff_se:.2g}, {p}) **{r.words}**"
+                     + (f" (failed: {f})" if f and not shared else ""))
+    return f"{what}: " + "; ".join(parts) + (f"; failed: {failed[0]}." if shared and failed[0] else ".")

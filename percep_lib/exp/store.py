@@ -24,7 +24,12 @@ def run_once(path: str | Path, # the result's file, written atomically (a torch 
     "The result of `compute()`, stored at `path`; with `resume`, a result stored under an equal `key` is read back instead."
     path, want = Path(path), json.loads(json.dumps(key, sort_keys=True, default=str))
     if resume and path.is_file():
-        got = torch.load(path, map_location="cpu", weights_only=False)  # our own file: it holds DataFrames
+        try:
+            got = torch.load(path, map_location="cpu", weights_only=False)  # our own file: it holds DataFrames
+            got["key"], got["value"], got["made"]
+        except Exception as e:
+            raise ValueError(f"{path} is damaged ({type(e).__name__}: {str(e)[:200]}): delete it to make the run "
+                             "again") from None
         if got["key"] != want:
             diff = {k: (got["key"].get(k),
                         want.get(k)) for k in sorted({*got["key"], *want}) if got["key"].get(k) != want.get(k)}
@@ -106,13 +111,16 @@ def run_grid(runs: Sequence[str], # run names (or tuples; `name` turns one into 
              work: str | Path, # results are kept at work/<name> s<seed>/result.pt
              key: dict, # the settings every result depends on (the run and seed are added, a "seeds" entry dropped)
              resume: bool = False, # read back results made under an equal key
-             name: Callable[[object], str] = str) -> Grid:
+             name: Callable[[object], str] = str,
+             kept: str | Path | None = None, # keep results at kept/<name> s<seed>.pt instead: a folder to commit
+             ) -> Grid:
     "Every run on every seed (seeds outer), each made once and kept (`run_once`); one printed line per run."
     results, made, key = {}, {}, {k: v for k, v in key.items() if k != "seeds"}  # a run does not depend on the others
     for seed in seeds:
         for run in runs:
             k = (name(run), seed)
-            results[k], made[k] = run_once(Path(work) / f"{k[0]} s{seed}" / "result.pt", lambda: make(run, seed),
+            path = Path(kept) / f"{k[0]} s{seed}.pt" if kept else Path(work) / f"{k[0]} s{seed}" / "result.pt"
+            results[k], made[k] = run_once(path, lambda: make(run, seed),
                                            key=dict(key, run=k[0], seed=seed), resume=resume)
             log, m = results[k]["log"], made[k]
             how = f"read back (made at {m['commit']}, {m['date']})" if m["reused"] else f"{m['seconds']:.0f} s"

@@ -22,10 +22,10 @@ from ..residual import VARIANTS, check_variant, gate_model, residual_sensitivity
 from ..train.config import TrainConfig
 
 # %% auto #0
-__all__ = ['VIDEO_SOURCES', 'PLAIN', 'MOVING_SHAPES_CLASSES', 'VIDEO_BACKBONES', 'latte_config', 'video_parts', 'video_data',
-           'VideoScorer', 'sensitivity_table', 'plot_sensitivity', 'sensitivity_decay', 'sensitivity_over_training',
-           'rdm_table2', 'paper_table2_line', 'save_gif', 'clip_strip', 'save_gifs', 'rdm_runs', 'variant_name',
-           'run_name', 'rdm_comparisons']
+__all__ = ['VIDEO_SOURCES', 'PLAIN', 'MOVING_SHAPES_CLASSES', 'LATTE_KEYS', 'VIDEO_BACKBONES', 'latte_config', 'video_parts',
+           'video_data', 'VideoScorer', 'sensitivity_table', 'plot_sensitivity', 'sensitivity_decay',
+           'sensitivity_over_training', 'rdm_table2', 'paper_table2_line', 'save_gif', 'clip_strip', 'save_gifs',
+           'rdm_runs', 'variant_name', 'run_name', 'rdm_comparisons']
 
 # %% ../../nbs/exp/08_video.ipynb #039bc9b3
 # moving-shapes clips made here (with ground truth), or [data] video frame folders
@@ -34,6 +34,8 @@ PLAIN = 3  # the plain residual z + F(z): a model of this variant is left ungate
 MOVING_SHAPES_CLASSES = len(SHAPES) * len(PALETTE)  # (shape, colour) classes of the moving-shapes clips
 
 # %% ../../nbs/exp/08_video.ipynb #c4f26ff7
+LATTE_KEYS = {"heads", "head_dim", "patch_size", "num_layers", "dropout"} # what `latte_config` reads
+
 def latte_config(P: dict, # profile settings: frames, latte (heads, head_dim, patch_size, num_layers[, dropout])
                  channels: int, # input (and output) channels: 3 for pixels, 4 for SD-VAE latents
                  side: int, # input side: the resolution, or the latent side
@@ -42,11 +44,15 @@ def latte_config(P: dict, # profile settings: frames, latte (heads, head_dim, pa
                 ) -> dict:
     "The LatteTransformer3DModel arguments of a profile (diffusers' Latte-1 settings for everything the profile leaves out)."
     L = P["latte"]
+    if unknown := sorted(set(L) - LATTE_KEYS):
+        raise ValueError(f"latte settings {unknown} are not read by this model; its settings are {sorted(LATTE_KEYS)}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise ValueError(f"depth = {depth!r}: must be a whole number of block pairs >= 1")
     if side % L["patch_size"]: raise ValueError(f"side {side} is not a multiple of patch_size {L['patch_size']}")
     inner = L["heads"] * L["head_dim"]
     return dict(in_channels=channels, out_channels=channels, sample_size=side, patch_size=L["patch_size"],
                 video_length=P["frames"],
-                num_layers=depth or L["num_layers"], num_attention_heads=L["heads"], attention_head_dim=L["head_dim"],
+                num_layers=L["num_layers"] if depth is None else depth, num_attention_heads=L["heads"], attention_head_dim=L["head_dim"],
                 dropout=L.get("dropout", 0.0), caption_channels=token_width, cross_attention_dim=inner,
                 attention_bias=True,
                 activation_fn="gelu-approximate", norm_type="ada_norm_single", num_embeds_ada_norm=1000,

@@ -2,7 +2,7 @@
 
 # %% ../../nbs/train/02_loop.ipynb #07824d90
 from __future__ import annotations
-import copy, dataclasses, json, math, time, warnings
+import copy, dataclasses, hashlib, json, math, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from accelerate import Accelerator
+from ..safe_io import FolderLock
 from ..schedules import Schedule
 from ..core.objectives import Objective
 from ..core.registry import make_objective
@@ -21,7 +22,7 @@ from .checkpoints import (EMA, checkpoint_path, save_checkpoint, list_checkpoint
 from .config import TrainConfig, check_inputs
 
 # %% auto #0
-__all__ = ['NonFiniteLossError', 'TrainResult', 'read_metrics', 'to_device', 'train']
+__all__ = ['NonFiniteLossError', 'TrainResult', 'read_metrics', 'to_device', 'run_spec', 'train']
 
 # %% ../../nbs/train/02_loop.ipynb #f1132eff
 class NonFiniteLossError(FloatingPointError):
@@ -44,12 +45,17 @@ class TrainResult:
 # %% ../../nbs/train/02_loop.ipynb #24cd6c2f
 def read_metrics(path: str | Path, # a metrics.jsonl
                  upto: int | None = None) -> list[dict]: # keep lines with step <= upto
-    "The complete lines of a metrics log (a torn last line is dropped)."
+    "The complete lines of a metrics log (a torn last line is dropped; a damaged line elsewhere is an error naming it)."
     out = []
     if not Path(path).exists(): return out
-    for line in Path(path).read_text().splitlines():
+    lines = Path(path).read_text().splitlines()
+    for k, line in enumerate(lines, 1):
         try: row = json.loads(line)
-        except json.JSONDecodeError: continue
+        except json.JSONDecodeError:
+            if k == len(lines): continue  # the line a kill cut short
+            raise ValueError(f"{path}, line {k}: not JSON ({line[:60]!r}): the log is damaged") from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise ValueError(f"{path}, line {k}: no integer 'step' ({line[:60]!r}): the log is damaged")
         if upto is None or row["step"] <= upto: out.append(row)
     return out
 
@@ -79,6 +85,37 @@ def _lr_factor(warmup: int, schedule: str = "constant", total: int = 1):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warmup) / max(1, total - warmup))))
     return f
 
+# %% ../../nbs/train/02_loop.ipynb #4fc6b4ab
+def _data_hash(dataset) -> str:
+    "A hash of the dataset's first, middle and last items (their tensors' bytes and other values)."
+    h, n = hashlib.sha1(), len(dataset)
+    for i in sorted({0, n // 2, n - 1}) if n else []:
+        item = dataset[i]
+        for k in sorted(item) if isinstance(item, dict) else range(len(item)):
+            v = item[k]; h.update(str(k).encode())
+            h.update(v.detach().cpu().numpy().tobytes() if torch.is_tensor(v) else repr(v).encode())
+    return h.hexdigest()[:16]
+
+def run_spec(model: nn.Module, dataset, conditioner=None) -> dict:
+    "What a run trains and on what: the model's class, config and gates, the dataset's type, length and item hash, the conditioner."
+    from percep_lib.residual import gate_config
+    cfg = getattr(model, "config", None)
+    return json.loads(json.dumps(dict(
+        model=type(model).__name__,  # diffusers' private config keys (_use_default_values, ...) vary from load to load
+        model_config={k: v for k, v in dict(cfg).items() if not k.startswith("_")} if cfg is not None else None,
+        parameters=None if cfg is not None else {k: list(v.shape) for k, v in model.state_dict().items()},
+        gates=gate_config(model) or None, data=type(dataset).__name__, n=len(dataset), items=_data_hash(dataset),
+        conditioner=type(conditioner).__name__ if conditioner is not None else None), default=str))
+
+def _same_spec(saved: dict, now: dict, out):
+    "ValueError naming what differs between a checkpoint's run spec and this run's."
+    diff = {k: (saved.get(k), now.get(k)) for k in sorted({*saved, *now}) if saved.get(k) != now.get(k)}
+    if "model_config" in diff and saved.get("model_config") and now.get("model_config"):
+        a, b = saved["model_config"], now["model_config"]
+        diff["model_config"] = {k: (a.get(k), b.get(k)) for k in sorted({*a, *b}) if a.get(k) != b.get(k)}
+    if diff: raise ValueError(f"resume=True but {out} was trained on another model or data (saved, now): {diff}; "
+                              "use another out_dir, or resume=False")
+
 # %% ../../nbs/train/02_loop.ipynb #46d3bea0
 def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained in place
           dataset, # map-style dataset of dicts holding config.data_key (and the conditioner's key)
@@ -106,6 +143,8 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
     check_inputs(config, model, dataset, conditioner, acc.num_processes, to_latents)
     out, rank = Path(config.out_dir), acc.process_index
     ckdir, metrics_path = out / "checkpoints", out / "metrics.jsonl"
+    for p, what in ((out, "out_dir"), (ckdir, "its checkpoints folder")):  # found now, not at the first checkpoint
+        if p.exists() and not p.is_dir(): raise NotADirectoryError(f"{p} ({what}) is a file: choose another out_dir")
     found = latest_checkpoint(ckdir) if config.resume else None
     if config.resume and found is None:
         n = len(list_checkpoints(ckdir))
@@ -116,6 +155,8 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
         raise FileExistsError(f"{ckdir} already holds checkpoints: pass resume=True to continue, "
                               "or use another out_dir")
     if found: _same_run({**_SAVED_BEFORE, **found[1]["config"]}, config)
+    spec = run_spec(model, dataset, conditioner)
+    if found and found[1].get("spec") is not None: _same_spec(found[1]["spec"], spec, out)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not params: raise ValueError("nothing to train: no parameter requires grad")
 
@@ -143,6 +184,7 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
     for thing in (objective, conditioner): to_device(thing, acc.device)
 
     # -- side effects start here, on the main process only
+    lock = FolderLock(out, f"training {out.name}") if acc.is_main_process else None  # one writer per run folder
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
@@ -200,12 +242,13 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
                          "optimizer": opt.state_dict(),
                          "lr_scheduler": lr_sched.state_dict(),
                          "scaler": acc.scaler.state_dict() if acc.scaler else None,
-                         "rng": rngs, "config": json.loads(json.dumps(dataclasses.asdict(config)))}
+                         "rng": rngs, "config": json.loads(json.dumps(dataclasses.asdict(config))), "spec": spec}
                 last = save_checkpoint(ckdir, step, state)
                 prune_checkpoints(ckdir, config.keep_checkpoints)
             else: last = checkpoint_path(ckdir, step)
             acc.wait_for_everyone()
             tick = time.perf_counter()  # checkpoint time is not training throughput
     bar.close()
+    if lock: lock.release()
     return TrainResult(net, ema, step, out, last or (found[0] if found else None),
                        read_metrics(metrics_path) if acc.is_main_process else [])

@@ -22,6 +22,9 @@ def run_from_spec(spec: dict) -> TrainResult:
     "Build everything a run file describes and train."
     unknown = set(spec) - {"model", "dataset", "conditioner", "perceptual", "train"}
     if unknown: raise ValueError(f"unknown sections {sorted(unknown)} in the run file")
+    if missing := [k for k in ("model", "dataset") if not isinstance(spec.get(k), dict)]:
+        raise ValueError(f"the run file needs the sections {missing} (each a mapping with a 'target'); it has "
+                         f"{sorted(spec)}")
     config = TrainConfig.from_dict(spec.get("train", {})).check()
     # model init is a function of the seed
     torch.manual_seed(config.seed); np.random.seed(config.seed); random.seed(config.seed)

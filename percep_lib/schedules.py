@@ -42,7 +42,11 @@ def _check_t(T: int, t: Tensor):
 
 def _bcast(c: Tensor, t: Tensor | int, x: Tensor) -> Tensor:
     "`c[t]` shaped to broadcast against `x` (batch first, any rank), in x's dtype and device; IndexError outside c."
-    t = torch.as_tensor(t, device=c.device).long()
+    t = torch.as_tensor(t, device=c.device)
+    if t.is_floating_point():  # t = 2.7 would silently be step 2
+        if t.device.type != "meta" and t.numel() and not torch.equal(t, t.round()):
+            raise ValueError(f"timesteps must be whole numbers, got {t[t != t.round()].unique()[:8].tolist()}")
+    t = t.long()
     _check_t(len(c), t)  # c[-1] would silently be c[T-1]
     out = c[t].to(device=x.device, dtype=x.dtype)
     return out.reshape(out.shape + (1,) * (x.ndim - out.ndim))

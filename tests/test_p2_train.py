@@ -96,3 +96,16 @@ def test_paper_profile_runs_on_the_standin(paper):
     assert sorted(final["run"].unique()) == ["baseline", "p2 gamma=1"] and set(final["steps"]) == {2}
     assert final["fid"].notna().all() and (final["n"] == 4).all()
     assert "vlb" in pd.read_csv(paper / "losses.csv").columns, "the hybrid loss logs its VLB term"
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(n_eval=0), "n_eval = 0: must be a whole number >= 1"),
+    (dict(n_eval=12.5), "n_eval = 12.5"),
+    (dict(seeds=[0, 0]), "seeds = [0, 0] repeats a value"),
+    (dict(sample_steps=[2000]), "sampling steps [2000] exceed the schedule's T = 1000"),
+])
+def test_bad_parameters_fail_before_training(tmp_path, run_nb, params, message):
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        run_nb(NB, tmp_path / "bad", profile="smoke", **params)
+    assert not (tmp_path / "bad" / "work").exists() and not (tmp_path / "bad" / "results.csv").exists()

@@ -10,15 +10,16 @@ import platform, subprocess
 from importlib import metadata
 
 # %% auto #0
-__all__ = ['COUNTS', 'ZERO_OK', 'STEP_LISTS', 'PACKAGES', 'check_profile', 'resolve_profile', 'git_commit', 'pin_determinism',
-           'environment']
+__all__ = ['COUNTS', 'ZERO_OK', 'AT_LEAST', 'STEP_LISTS', 'PACKAGES', 'check_profile', 'resolve_profile', 'git_commit',
+           'pin_determinism', 'environment']
 
 # %% ../../nbs/exp/00_envelope.ipynb #6f83be9d
 # settings that count something: whole numbers >= 1 (>= 0 for those in ZERO_OK)
 COUNTS = ("n_eval", "n_train", "max_steps", "batch_size", "checkpoint_every", "curve_steps", "eval_batch", "mse_steps",
           "sp_steps", "uncond_steps", "frames", "resolution", "grad_accum", "finetune_accum", "threads", "n_boot",
-          "warmup", "n_sens", "n_gif")
+          "warmup", "n_sens", "n_gif", "n_triplets")
 ZERO_OK = ("n_boot", "warmup", "sp_steps", "uncond_steps")
+AT_LEAST = {"n_triplets": 2} # a spread (04's bootstrap interval) needs two
 STEP_LISTS = ("sample_steps", "depths", "seeds") # lists of whole numbers (seeds and depths: distinct)
 
 def check_profile(P: dict) -> dict:
@@ -26,7 +27,7 @@ def check_profile(P: dict) -> dict:
     whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
     for k in COUNTS:
         if k not in P or P[k] is None: continue
-        low = 0 if k in ZERO_OK else 1
+        low = AT_LEAST.get(k, 0 if k in ZERO_OK else 1)
         if not whole(P[k]) or P[k] < low: raise ValueError(f"{k} = {P[k]!r}: must be a whole number >= {low}")
     for k in STEP_LISTS:
         if k not in P: continue

@@ -127,7 +127,7 @@ def start_experiment(name: str, # the experiment, e.g. "06_p2_train"
     pin_determinism(P["threads"])
     device = default_device(device or None)
     folders = {"default": ""} if folders is None else folders
-    root = repo_root() / "results" / name
+    root = settings().path_of("paths", "results", must_exist=False) / name  # [paths] results (default: results/)
     out = Path(out_dir) if out_dir else root / folders[profile] if profile in folders else root / "runs" / profile
     foreign = [p for p in out.iterdir() if p.suffix != ".ipynb"] if out_dir and out.is_dir() else []  # not the run's own
     if foreign and not _made_here(out):  # a folder of the user's (its executed notebook, run.ipynb, aside)

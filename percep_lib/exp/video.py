@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor, nn
 from diffusers import AutoencoderKL, LatteTransformer3DModel
 from ..core.conditioning import TokenConditioner, check_sd21_folder
-from ..data.shapes import MovingShapesDataset, PALETTE, SHAPES
+from ..data.shapes import MovingShapesDataset, PALETTE, SHAPES, check_model_images
 from ..data.files import from_settings, stack_samples
 from ..build.builder import EvalSet, Parts, vae_codec
 from ..eval.domain_net import DOMAIN_NET_NAME, load_domain_net
@@ -152,6 +152,8 @@ class VideoScorer:
 
     def fidelity(self, videos: Tensor) -> dict:
         "The clip distance (and, on the domain backbone, the frame FID), each with its bootstrap SE."
+        check_model_images(videos, "clips")  # [0, 1] / [0, 255] clips, NaN pixels, other channels: refused
+        if len(videos) < 2: raise ValueError(f"{len(videos)} clip(s): a clip distance needs >= 2")
         f, fd = self.features(videos), self.names["fd"]
         out = {fd: frechet_distance(self._ref, f)}
         if self.n_boot: out[f"{fd}_se"] = bootstrap_fid_kid(self._ref, f, self.n_boot, seed=self.seed,

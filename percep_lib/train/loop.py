@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from accelerate import Accelerator
-from ..safe_io import FolderLock
+from ..safe_io import FolderLock, atomic_text
 from ..schedules import Schedule
 from ..core.objectives import Objective
 from ..core.registry import make_objective
@@ -187,9 +187,9 @@ def train(model: nn.Module, # a diffusers denoiser (optionally gated); trained i
     lock = FolderLock(out, f"training {out.name}") if acc.is_main_process else None  # one writer per run folder
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
-        kept = read_metrics(metrics_path, upto=step)
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        atomic_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=1))
+        kept = read_metrics(metrics_path, upto=step)  # a resumed run's log cut back to its checkpoint, atomically
+        atomic_text(metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
     sampler = StepBatchSampler(len(dataset), config.batch_size, acc.num_processes, rank, config.seed,
                                start=step * config.grad_accum)
     loader = iter(DataLoader(dataset, batch_sampler=sampler, num_workers=config.num_workers,

@@ -14,7 +14,7 @@ Three models, each as its experiment trains it:
 - 07: the plain Latte of the 07 default profile (class-conditional, v-prediction) on 8-frame 32-px moving-shapes
   clips; finished when solid_frames >= 0.5 (issue "07 where its claims live").
 A recipe changes only the optimisation (batch, lr and its schedule, EMA decay), the width and how samples are drawn
-for scoring. Training keeps a checkpoint at evenly spaced steps; the CPU time of the training process up to each
+for scoring; the P2 pilot pair (long64-base, long64-p2) also the loss weighting, P2's gamma = 1 against L_simple. Training keeps a checkpoint at evenly spaced steps; the CPU time of the training process up to each
 checkpoint is read from the process's CPU clock that metrics.jsonl records at every step, so a recipe can be scored
 while it still trains (`score` skips the checkpoints it has scored before). Each checkpoint's EMA weights draw
 n = 192 samples (96 clips) with paired seeds; the ground truth and FID on the shapes' feature network
@@ -72,6 +72,12 @@ RECIPES = {  # name -> the optimisation, its training steps and how many evenly 
     "landed": dict(LANDED, steps=10_000, n_ck=5),
     "small64": dict(LANDED, batch=64, lr=2e-3, warmup=200, lr_schedule="cosine", ema=0.999, steps=4500, n_ck=5),
     "long64": dict(LANDED, batch=64, lr=2e-3, warmup=200, lr_schedule="cosine", ema=0.999, steps=8000, n_ck=8),
+    # the P2 pilot: long64 as the baseline (L_simple) and with P2's weighting (gamma = 1, k = 1), trained side by side
+    # on one machine from the same seed (same initialisation, data order and draws), scored by DDPM 250 only
+    "long64-base": dict(LANDED, batch=64, lr=2e-3, warmup=200, lr_schedule="cosine", ema=0.999, steps=8000, n_ck=8,
+                        score=("ddpm:250",)),
+    "long64-p2": dict(LANDED, batch=64, lr=2e-3, warmup=200, lr_schedule="cosine", ema=0.999, steps=8000, n_ck=8,
+                      score=("ddpm:250",), weighting="p2", weighting_kwargs=dict(gamma=1.0, k=1.0)),
     "wide64": dict(LANDED, width=(32, 64, 64), batch=64, lr=2e-3, warmup=200, lr_schedule="cosine", ema=0.999,
                    steps=3600, n_ck=6),
     "sp-stage1": dict(SP_STAGE1, steps=9000, n_ck=6),
@@ -119,6 +125,7 @@ def train_recipe(name: str, work: Path, threads: int):
                       lr_warmup_steps=R["warmup"], lr_schedule=R["lr_schedule"], ema_decay=R["ema"],
                       checkpoint_every=max(1, R["steps"] // R["n_ck"]), keep_checkpoints=R["n_ck"] + 1, cpu=True,
                       seed=0, progress=True, log_every=1, data_key=M["data_key"], p_uncond=M["p_uncond"],
+                      weighting=R.get("weighting", "none"), weighting_kwargs=R.get("weighting_kwargs", {}),
                       **M["schedule"])
     c0, w0 = time.process_time(), time.time()
     info = dict(c0=c0, t0=w0, recipe=R, threads=threads, machine=machine(), commit=git_commit(ROOT))
